@@ -1,0 +1,58 @@
+# Luffy: `make run` to try it, `make test` to check it. Everything the targets need is
+# installed by deploy/stack.sh (PostgreSQL, Docker, ffmpeg from the OS packages; MinIO
+# with go install) and kept under .data/.
+GO       ?= go
+FUZZTIME ?= 10s
+STATICCHECK_VERSION := v0.8.2
+export PATH := $(CURDIR)/.data/bin:$(PATH)
+
+.PHONY: all build stack stack-down stack-status run test fuzz bench lint
+
+all: build
+
+build:
+	$(GO) build -o bin/luffy ./cmd/luffy
+
+## stack: bring up the local Postgres (:55432), MinIO (:9000) and Docker engine; idempotent
+stack:
+	deploy/stack.sh up
+
+stack-down:
+	deploy/stack.sh down
+
+stack-status:
+	deploy/stack.sh status
+
+## run: the stack, then migrate, seed the demo data and run `luffy up` in the foreground
+run: stack build
+	bin/luffy migrate
+	bin/luffy seed
+	exec bin/luffy up
+
+## test: the stack, then every test (unit and integration against the real stack) and
+## a bounded run of every fuzz target
+test: stack
+	$(GO) vet ./...
+	$(GO) test -count=1 -timeout 30m ./...
+	$(MAKE) fuzz
+
+# Each fuzz target runs for FUZZTIME; a crasher is saved under testdata/fuzz and
+# becomes a regression case of plain `go test`.
+FUZZ_TARGETS := ./catalog:FuzzParseListQuery ./catalog:FuzzDecodeCursor ./origin:FuzzRequest
+
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t##*:}; \
+		echo "fuzz $$pkg $$name for $(FUZZTIME)"; \
+		$(GO) test -run='^$$' -fuzz="^$$name\$$" -fuzztime=$(FUZZTIME) $$pkg; \
+	done
+
+## bench: the origin's cache-hit benchmarks (the 30k-connection capacity test of
+## ARCHITECTURE.md arrives with `luffy bench`)
+bench: stack
+	$(GO) test -run='^$$' -bench=. -benchmem -count=5 ./origin/
+
+lint:
+	@test -z "$$(gofmt -l .)" || { gofmt -l .; echo "gofmt: the files above need formatting"; exit 1; }
+	$(GO) vet ./...
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...

@@ -1,0 +1,130 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/luffy-edu/luffy/accounts"
+	"github.com/luffy-edu/luffy/catalog"
+	"github.com/luffy-edu/luffy/origin"
+	"github.com/luffy-edu/luffy/storage"
+)
+
+func (g *globals) connect(ctx context.Context) (*pgxpool.Pool, error) {
+	if err := storage.Migrate(ctx, g.PGURL); err != nil {
+		return nil, err
+	}
+	return storage.Connect(ctx, storage.PoolConfig{URL: g.PGURL, MaxConns: g.PGMaxConns})
+}
+
+type migrateCmd struct{}
+
+func (migrateCmd) Run(g *globals, ctx context.Context) error {
+	return storage.Migrate(ctx, g.PGURL)
+}
+
+type seedCmd struct {
+	Courses  int    `help:"Seeded courses the catalog should hold; 100000 makes a benchmark catalog." default:"240" env:"LUFFY_SEED_COURSES"`
+	Password string `help:"Password of the demo accounts admin, tutor1 and student1 (demo only)." default:"luffy-demo" env:"LUFFY_DEMO_PASSWORD"`
+}
+
+var demoAccounts = []struct {
+	name string
+	role accounts.Role
+}{{"admin", accounts.RoleAdmin}, {"tutor1", accounts.RoleTutor}, {"student1", accounts.RoleStudent}}
+
+func (c seedCmd) Run(g *globals, ctx context.Context) error {
+	pool, err := g.connect(ctx)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	return seed(ctx, pool, c)
+}
+
+func seed(ctx context.Context, pool *pgxpool.Pool, c seedCmd) error {
+	if c.Courses < 0 {
+		return fmt.Errorf("--courses must not be negative")
+	}
+	svc := accounts.NewService(pool, 0)
+	for _, a := range demoAccounts {
+		if _, err := svc.EnsureUser(ctx, a.name, c.Password, a.role); err != nil {
+			return fmt.Errorf("seed account %s: %w", a.name, err)
+		}
+	}
+	res, err := catalog.Seed(ctx, pool, c.Courses)
+	if err != nil {
+		return err
+	}
+	slog.Info("seeded", "courses_added", res.Courses, "chapters_added", res.Chapters, "lessons_added", res.Lessons,
+		"took", res.Took.String(), "accounts", "admin, tutor1, student1")
+	return nil
+}
+
+type originCmd struct {
+	origin.Config `embed:""`
+}
+
+func (c originCmd) Run(g *globals, ctx context.Context) error {
+	pool, err := g.connect(ctx)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	srv, err := origin.New(c.Config, pool, g.PGURL)
+	if err != nil {
+		return err
+	}
+	return runServices(ctx, c.ShutdownTimeout, srv)
+}
+
+type upCmd struct {
+	origin.Config `embed:"" prefix:"origin-"`
+	Seed          bool   `help:"Seed the demo catalog and accounts when the catalog is empty." default:"true" negatable:"" env:"LUFFY_UP_SEED"`
+	Password      string `help:"Password of the demo accounts when seeding." default:"luffy-demo" env:"LUFFY_DEMO_PASSWORD"`
+}
+
+func (c upCmd) Run(g *globals, ctx context.Context) error {
+	pool, err := g.connect(ctx)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	if c.Seed {
+		var n int
+		if err := pool.QueryRow(ctx, `SELECT count(*) FROM courses`).Scan(&n); err != nil {
+			return err
+		}
+		if n == 0 {
+			if err := seed(ctx, pool, seedCmd{Courses: 240, Password: c.Password}); err != nil {
+				return err
+			}
+		}
+	}
+	srv, err := origin.New(c.Config, pool, g.PGURL)
+	if err != nil {
+		return err
+	}
+	if err := srv.Start(ctx); err != nil {
+		return err
+	}
+	base := "http://" + srv.Addr()
+	fmt.Fprintf(os.Stdout, `
+Luffy is up.
+  origin      %[1]s
+  catalog     curl %[1]s/api/v1/categories
+              curl '%[1]s/api/v1/courses?limit=5'
+  login       curl -X POST %[1]s/api/v1/auth/login -d '{"username":"admin","password":"%[2]s"}'
+  metrics     %[1]s/metrics
+  postgres    %[3]s
+Stop with Ctrl-C.
+`, base, c.Password, g.PGURL)
+	<-ctx.Done()
+	sctx, cancel := context.WithTimeout(context.Background(), c.ShutdownTimeout)
+	defer cancel()
+	return srv.Stop(sctx)
+}

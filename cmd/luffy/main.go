@@ -1,0 +1,95 @@
+// Command luffy is the one binary of the platform: each subcommand builds some of the
+// parts (origin, migrations, seeds, ...) from flags and environment, runs them, and stops
+// them on SIGINT or SIGTERM. No business logic lives here.
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/alecthomas/kong"
+
+	"github.com/luffy-edu/luffy/storage"
+)
+
+type globals struct {
+	PGURL      string `name:"pg-url" help:"Postgres URL." default:"${pg_url}" env:"LUFFY_PG_URL"`
+	PGMaxConns int32  `name:"pg-max-conns" help:"Postgres pool size (0: 4 per core, at least 16)." default:"0" env:"LUFFY_PG_MAX_CONNS"`
+	LogLevel   string `help:"Log level: debug, info, warn, error." default:"info" enum:"debug,info,warn,error" env:"LUFFY_LOG_LEVEL"`
+	LogFormat  string `help:"Log format: json or text." default:"json" enum:"json,text" env:"LUFFY_LOG_FORMAT"`
+}
+
+type cli struct {
+	globals
+	Origin  originCmd  `cmd:"" help:"Run the fasthttp application server: catalog, accounts, admin."`
+	Up      upCmd      `cmd:"" help:"Run the whole stack on this machine (migrate, seed if empty, origin) and print its URLs."`
+	Migrate migrateCmd `cmd:"" help:"Apply the embedded schema migrations."`
+	Seed    seedCmd    `cmd:"" help:"Load the demo catalog and accounts (or a large catalog with --courses)."`
+}
+
+func main() {
+	var c cli
+	k := kong.Parse(&c,
+		kong.Name("luffy"),
+		kong.Description("Luffy: the delivery backbone of an online course platform."),
+		kong.Vars{"pg_url": storage.DefaultPostgresURL},
+		kong.UsageOnError(),
+	)
+	setupLogging(c.globals)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	k.BindTo(ctx, (*context.Context)(nil))
+	err := k.Run(&c.globals)
+	stop()
+	if err != nil {
+		slog.Error("luffy "+k.Command(), "err", err)
+		fmt.Fprintf(os.Stderr, "luffy %s: %v\n", k.Command(), err)
+		os.Exit(1)
+	}
+}
+
+func setupLogging(g globals) {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(g.LogLevel))
+	opts := &slog.HandlerOptions{Level: level}
+	var h slog.Handler = slog.NewJSONHandler(os.Stderr, opts)
+	if g.LogFormat == "text" {
+		h = slog.NewTextHandler(os.Stderr, opts)
+	}
+	slog.SetDefault(slog.New(h))
+}
+
+// service is a part that runs in the background between Start and Stop.
+type service interface {
+	Start(ctx context.Context) error
+	Stop(ctx context.Context) error
+}
+
+// runServices starts services in order, waits for ctx to end, and stops them in reverse
+// order, each with up to grace to finish what it is doing.
+func runServices(ctx context.Context, grace time.Duration, services ...service) error {
+	started := 0
+	var err error
+	for _, s := range services {
+		if err = s.Start(ctx); err != nil {
+			break
+		}
+		started++
+	}
+	if err == nil {
+		<-ctx.Done()
+		slog.Info("stopping", "grace", grace)
+	}
+	for i := started - 1; i >= 0; i-- {
+		sctx, cancel := context.WithTimeout(context.Background(), grace)
+		if serr := services[i].Stop(sctx); serr != nil && err == nil {
+			err = serr
+		}
+		cancel()
+	}
+	return err
+}

@@ -1,0 +1,239 @@
+#!/usr/bin/env bash
+# stack.sh brings up the local stack Luffy runs and tests against: a project-local
+# PostgreSQL cluster on 127.0.0.1:55432, a MinIO server on 127.0.0.1:9000 and a Docker
+# engine, with their data under .data/. It installs what is missing (PostgreSQL, Docker and
+# ffmpeg from the operating system's configured apt sources; the MinIO server with
+# `go install` at a pinned version), is idempotent (what is up is reused) and repairs a
+# stack that a crash left half-started (stale pid files, an interrupted initdb).
+#
+#   deploy/stack.sh [up|down|status]
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+DATA="${LUFFY_DATA:-$ROOT/.data}"
+PG_PORT="${LUFFY_PG_PORT:-55432}"
+PG_USER=luffy
+PG_DB=luffy
+MINIO_ADDR="${LUFFY_MINIO_ADDR:-127.0.0.1:9000}"
+MINIO_CONSOLE_ADDR="${LUFFY_MINIO_CONSOLE_ADDR:-127.0.0.1:9001}"
+MINIO_VERSION="v0.0.0-20260212201848-7aac2a2c5b7c"
+export MINIO_ROOT_USER="${LUFFY_MINIO_ACCESS_KEY:-luffy}"
+export MINIO_ROOT_PASSWORD="${LUFFY_MINIO_SECRET_KEY:-luffy-dev-secret}"
+DOCKER_SOCK="${LUFFY_DOCKER_SOCK:-/var/run/docker.sock}"
+
+log() { printf '[stack] %s\n' "$*" >&2; }
+die() { printf '[stack] error: %s\n' "$*" >&2; exit 1; }
+
+as_root() {
+	if [ "$(id -u)" -eq 0 ]; then "$@"
+	elif command -v sudo >/dev/null; then sudo "$@"
+	else die "need root to run: $*"
+	fi
+}
+
+# wait_for DESCRIPTION SECONDS COMMAND...: polls COMMAND until it succeeds.
+wait_for() {
+	local what=$1 secs=$2; shift 2
+	local deadline=$((SECONDS + secs))
+	until "$@" >/dev/null 2>&1; do
+		if [ $SECONDS -ge $deadline ]; then
+			die "$what did not become ready within ${secs}s (logs in $DATA/log/)"
+		fi
+		sleep 0.3
+	done
+}
+
+apt_updated=0
+apt_install() {
+	if [ $apt_updated -eq 0 ]; then
+		log "apt-get update"
+		# A source this machine cannot reach must not stop the ones it can.
+		as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q >"$DATA/log/apt.log" 2>&1 || true
+		apt_updated=1
+	fi
+	log "installing $*"
+	# policy-rc.d keeps the packages from starting their own system services:
+	# this stack runs its own, on its own ports.
+	as_root sh -c 'printf "#!/bin/sh\nexit 101\n" > /usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d'
+	as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@" >>"$DATA/log/apt.log" 2>&1 \
+		|| { tail -20 "$DATA/log/apt.log" >&2; die "apt-get install $* failed"; }
+	as_root rm -f /usr/sbin/policy-rc.d
+}
+
+pg_bindir() {
+	local d
+	for d in /usr/lib/postgresql/*/bin; do
+		[ -x "$d/initdb" ] && { echo "$d"; return 0; }
+	done
+	command -v initdb >/dev/null && { dirname "$(readlink -f "$(command -v initdb)")"; return 0; }
+	return 1
+}
+
+install_missing() {
+	local pkgs=()
+	pg_bindir >/dev/null || pkgs+=(postgresql)
+	command -v psql >/dev/null || pkgs+=(postgresql-client)
+	command -v dockerd >/dev/null || pkgs+=(docker.io)
+	command -v ffmpeg >/dev/null || pkgs+=(ffmpeg)
+	command -v curl >/dev/null || pkgs+=(curl)
+	command -v debootstrap >/dev/null || pkgs+=(debootstrap)
+	if [ ${#pkgs[@]} -gt 0 ]; then apt_install "${pkgs[@]}"; fi
+	if ! id postgres >/dev/null 2>&1; then
+		log "creating the postgres system user (initdb refuses to run as root)"
+		as_root useradd --system --home-dir /nonexistent --shell /usr/sbin/nologin postgres
+	fi
+	if [ ! -x "$DATA/bin/minio" ]; then
+		log "building the MinIO server $MINIO_VERSION with go install (takes a few minutes)"
+		GOBIN="$DATA/bin" go install "github.com/minio/minio@$MINIO_VERSION" >"$DATA/log/minio-build.log" 2>&1 \
+			|| { tail -20 "$DATA/log/minio-build.log" >&2; die "go install minio failed"; }
+	fi
+}
+
+pg_run() { # runs a command as the postgres OS user
+	if [ "$(id -u)" -eq 0 ]; then
+		runuser -u postgres -- "$@"
+	else
+		"$@"
+	fi
+}
+
+pg_ready() { "$PGBIN/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT" -U "$PG_USER" -d "$PG_DB"; }
+
+start_postgres() {
+	PGBIN="$(pg_bindir)"
+	local pgdata="$DATA/pg" rundir="$DATA/pg-run"
+	mkdir -p "$rundir"
+	touch "$DATA/log/postgres.log" "$DATA/log/initdb.log"
+	if [ "$(id -u)" -eq 0 ]; then chown postgres: "$rundir" "$DATA/log/postgres.log"; fi
+	if pg_ready; then log "postgres is up on 127.0.0.1:$PG_PORT"; return; fi
+
+	# .initialized is written only after initdb and the first setup finished; without it a
+	# crash happened half-way and the directory is rebuilt.
+	if [ ! -f "$pgdata/.initialized" ]; then
+		log "initializing a PostgreSQL cluster in $pgdata"
+		rm -rf "$pgdata"
+		mkdir -p "$pgdata"
+		if [ "$(id -u)" -eq 0 ]; then chown postgres: "$pgdata"; fi
+		chmod 700 "$pgdata"
+		pg_run "$PGBIN/initdb" -D "$pgdata" -U "$PG_USER" --auth=trust --encoding=UTF8 --locale=C.UTF-8 >"$DATA/log/initdb.log" 2>&1 \
+			|| { tail -20 "$DATA/log/initdb.log" >&2; die "initdb failed"; }
+		cat >>"$pgdata/postgresql.conf" <<CONF
+# luffy local stack
+listen_addresses = '127.0.0.1'
+port = $PG_PORT
+unix_socket_directories = '$rundir'
+max_connections = 300
+shared_buffers = 512MB
+work_mem = 16MB
+maintenance_work_mem = 256MB
+synchronous_commit = on
+fsync = on
+log_min_duration_statement = 1000
+max_wal_size = 4GB
+checkpoint_timeout = 15min
+CONF
+		local fresh=1
+	fi
+
+	# A pid file without its process is what a crash leaves; postgres would refuse to start.
+	if [ -f "$pgdata/postmaster.pid" ]; then
+		local pid; pid="$(head -1 "$pgdata/postmaster.pid")"
+		if ! kill -0 "$pid" 2>/dev/null; then
+			log "removing stale postmaster.pid (pid $pid is gone)"
+			rm -f "$pgdata/postmaster.pid"
+		fi
+	fi
+	if ! pg_run "$PGBIN/pg_ctl" -D "$pgdata" status >/dev/null 2>&1; then
+		log "starting postgres on 127.0.0.1:$PG_PORT"
+		pg_run "$PGBIN/pg_ctl" -D "$pgdata" -l "$DATA/log/postgres.log" -w -t 60 start >/dev/null \
+			|| { tail -20 "$DATA/log/postgres.log" >&2; die "postgres did not start"; }
+	fi
+	wait_for postgres 60 "$PGBIN/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT" -U "$PG_USER" -d postgres
+	if [ "${fresh:-0}" = 1 ] || ! pg_ready; then
+		"$PGBIN/psql" -q -h 127.0.0.1 -p "$PG_PORT" -U "$PG_USER" -d postgres -tAc \
+			"SELECT 1 FROM pg_database WHERE datname = '$PG_DB'" | grep -q 1 \
+			|| "$PGBIN/psql" -q -h 127.0.0.1 -p "$PG_PORT" -U "$PG_USER" -d postgres -c "CREATE DATABASE $PG_DB"
+		touch "$pgdata/.initialized"
+	fi
+	wait_for postgres 30 pg_ready
+	log "postgres is up on 127.0.0.1:$PG_PORT"
+}
+
+minio_ready() { curl -sf -o /dev/null "http://$MINIO_ADDR/minio/health/live"; }
+
+start_minio() {
+	if minio_ready; then log "minio is up on $MINIO_ADDR"; return; fi
+	local pidfile="$DATA/run/minio.pid"
+	if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
+		log "minio (pid $(cat "$pidfile")) runs but does not answer; restarting it"
+		kill "$(cat "$pidfile")" 2>/dev/null || true
+		sleep 1
+	fi
+	mkdir -p "$DATA/minio"
+	log "starting minio on $MINIO_ADDR"
+	MINIO_BROWSER=off setsid nohup "$DATA/bin/minio" server --quiet --address "$MINIO_ADDR" \
+		--console-address "$MINIO_CONSOLE_ADDR" "$DATA/minio" >"$DATA/log/minio.log" 2>&1 </dev/null &
+	echo $! >"$pidfile"
+	wait_for minio 60 minio_ready
+	log "minio is up on $MINIO_ADDR"
+}
+
+docker_ready() { docker -H "unix://$DOCKER_SOCK" version --format '{{.Server.Version}}'; }
+
+start_docker() {
+	if docker_ready >/dev/null 2>&1; then log "docker engine is up on $DOCKER_SOCK"; return; fi
+	local pidfile="$DATA/run/dockerd.pid"
+	if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
+		log "dockerd (pid $(cat "$pidfile")) runs but does not answer; restarting it"
+		as_root kill "$(cat "$pidfile")" 2>/dev/null || true
+		sleep 2
+	fi
+	# What a killed dockerd leaves behind stops the next one from starting.
+	as_root rm -f "$pidfile" /var/run/docker.pid "$DOCKER_SOCK"
+	mkdir -p "$DATA/docker"
+	log "starting dockerd (data in $DATA/docker)"
+	as_root setsid nohup dockerd --data-root "$DATA/docker" --pidfile "$pidfile" \
+		--host "unix://$DOCKER_SOCK" >"$DATA/log/dockerd.log" 2>&1 </dev/null &
+	wait_for dockerd 90 docker_ready
+	log "docker engine is up on $DOCKER_SOCK"
+}
+
+down() {
+	PGBIN="$(pg_bindir || true)"
+	if [ -n "$PGBIN" ] && [ -f "$DATA/pg/postmaster.pid" ]; then
+		pg_run "$PGBIN/pg_ctl" -D "$DATA/pg" -m fast -w stop >/dev/null || true
+	fi
+	local f
+	for f in minio dockerd; do
+		if [ -f "$DATA/run/$f.pid" ]; then
+			as_root kill "$(cat "$DATA/run/$f.pid")" 2>/dev/null || true
+			rm -f "$DATA/run/$f.pid"
+		fi
+	done
+	log "stack stopped"
+}
+
+status() {
+	PGBIN="$(pg_bindir)"
+	pg_ready && echo "postgres: up (postgres://$PG_USER@127.0.0.1:$PG_PORT/$PG_DB)" || echo "postgres: down"
+	minio_ready && echo "minio:    up (http://$MINIO_ADDR)" || echo "minio:    down"
+	docker_ready >/dev/null 2>&1 && echo "docker:   up (unix://$DOCKER_SOCK, engine $(docker_ready))" || echo "docker:   down"
+}
+
+mkdir -p "$DATA/log" "$DATA/run" "$DATA/bin"
+chmod 755 "$DATA"
+# One stack operation at a time: two `make test` runs must not both initdb.
+exec 9>"$DATA/stack.lock"
+flock 9
+
+case "${1:-up}" in
+up)
+	install_missing
+	start_postgres
+	start_minio
+	start_docker
+	;;
+down) down ;;
+status) status ;;
+*) die "usage: $0 [up|down|status]" ;;
+esac

@@ -1,0 +1,271 @@
+package origin
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"sync"
+
+	"github.com/cespare/xxhash/v2"
+	"github.com/valyala/fasthttp"
+
+	"github.com/luffy-edu/luffy/catalog"
+)
+
+// keyBuf is a pooled buffer that cache keys are built in, so a hit allocates nothing.
+type keyBuf struct{ b []byte }
+
+var keyBufs = sync.Pool{New: func() any { return &keyBuf{b: make([]byte, 0, 256)} }}
+
+var (
+	hdrETag          = []byte("ETag")
+	hdrCacheControl  = []byte("Cache-Control")
+	hdrSurrogateKey  = []byte("Surrogate-Key")
+	hdrVary          = []byte("Vary")
+	hdrCacheStatus   = []byte("Cache-Status")
+	hdrContentEnc    = []byte("Content-Encoding")
+	valAcceptEnc     = []byte("Accept-Encoding")
+	valGzip          = []byte("gzip")
+	valHit           = []byte("luffy-origin; hit")
+	valMiss          = []byte("luffy-origin; fwd=miss; stored")
+	valBypass        = []byte("luffy-origin; fwd=bypass")
+	contentTypeJSON  = []byte("application/json")
+	argCategory      = []byte("category")
+	argType          = []byte("type")
+	argCursor        = []byte("cursor")
+	argLimit         = []byte("limit")
+	keyCategoriesStr = "T|"
+)
+
+func (s *Server) serveCategories(ctx *fasthttp.RequestCtx) {
+	kb := keyBufs.Get().(*keyBuf)
+	kb.b = append(kb.b[:0], keyCategoriesStr...)
+	s.serveCatalog(ctx, kb, 0, nil)
+	keyBufs.Put(kb)
+}
+
+func (s *Server) serveCourses(ctx *fasthttp.RequestCtx) {
+	args := ctx.QueryArgs()
+	kb := keyBufs.Get().(*keyBuf)
+	// Only the parameters that change the answer are in the key, in a fixed order, so
+	// ?limit=5&type=free and ?type=free&limit=5&utm=x share one entry.
+	b := append(kb.b[:0], "L|"...)
+	b = append(b, args.PeekBytes(argCategory)...)
+	b = append(b, '|')
+	b = append(b, args.PeekBytes(argType)...)
+	b = append(b, '|')
+	b = append(b, args.PeekBytes(argCursor)...)
+	b = append(b, '|')
+	b = append(b, args.PeekBytes(argLimit)...)
+	kb.b = b
+	s.serveCatalog(ctx, kb, 0, args)
+	keyBufs.Put(kb)
+}
+
+func (s *Server) serveCourse(ctx *fasthttp.RequestCtx, rawID []byte) {
+	id := parseIDBytes(rawID)
+	if id <= 0 {
+		writeError(ctx, errf(fasthttp.StatusBadRequest, "invalid_id", "course id must be a positive integer"))
+		return
+	}
+	kb := keyBufs.Get().(*keyBuf)
+	kb.b = append(append(kb.b[:0], "C|"...), rawID...)
+	s.serveCatalog(ctx, kb, id, nil)
+	keyBufs.Put(kb)
+}
+
+// parseIDBytes parses a positive decimal id without allocating; 0 means malformed.
+func parseIDBytes(b []byte) int64 {
+	if len(b) == 0 || len(b) > 18 || b[0] == '0' {
+		return 0
+	}
+	var n int64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0
+		}
+		n = n*10 + int64(c-'0')
+	}
+	return n
+}
+
+// serveCatalog answers a catalog GET from the response cache, rendering it on a miss.
+func (s *Server) serveCatalog(ctx *fasthttp.RequestCtx, kb *keyBuf, course int64, args *fasthttp.Args) {
+	if e := s.cache.get(kb.b); e != nil {
+		s.metrics.hits.Inc()
+		s.writeEntry(ctx, e, valHit)
+		return
+	}
+	s.metrics.misses.Inc()
+	key := string(kb.b)
+	wasLive := s.cache.live.Load()
+	v, err, _ := s.renders.Do(key, func() (any, error) {
+		snap := s.cache.snapshot(course)
+		e, err := s.render(s.dbctx(ctx), key, course, args)
+		if err != nil {
+			return nil, err
+		}
+		s.cache.put(e, snap, wasLive)
+		return e, nil
+	})
+	if err != nil {
+		s.fail(ctx, err)
+		return
+	}
+	status := valMiss
+	if !wasLive {
+		status = valBypass
+	}
+	s.writeEntry(ctx, v.(*entry), status)
+}
+
+// render reads Postgres and builds the entry for key.
+func (s *Server) render(ctx context.Context, key string, course int64, args *fasthttp.Args) (*entry, error) {
+	var (
+		payload   any
+		surrogate bytes.Buffer
+	)
+	switch key[0] {
+	case 'T':
+		dirs, err := s.catalog.Categories(ctx)
+		if err != nil {
+			return nil, err
+		}
+		payload = map[string]any{"items": dirs}
+		surrogate.WriteString("categories")
+		for _, d := range dirs {
+			fmt.Fprintf(&surrogate, " direction-%d", d.ID)
+			for _, c := range d.Categories {
+				fmt.Fprintf(&surrogate, " category-%d", c.ID)
+			}
+		}
+	case 'L':
+		q, err := catalog.ParseListQuery(string(args.PeekBytes(argCategory)), string(args.PeekBytes(argType)),
+			string(args.PeekBytes(argCursor)), string(args.PeekBytes(argLimit)))
+		if err != nil {
+			return nil, err
+		}
+		page, err := s.catalog.Courses(ctx, q)
+		if err != nil {
+			return nil, err
+		}
+		payload = page
+		surrogate.WriteString("courses")
+		if q.CategoryID != 0 {
+			fmt.Fprintf(&surrogate, " category-%d", q.CategoryID)
+		}
+		for _, c := range page.Items {
+			fmt.Fprintf(&surrogate, " course-%d", c.ID)
+		}
+	case 'C':
+		c, err := s.catalog.Course(ctx, course)
+		if err != nil {
+			return nil, err
+		}
+		payload = c
+		fmt.Fprintf(&surrogate, "course-%d category-%d direction-%d", c.ID, c.Category.ID, c.Direction.ID)
+	}
+	body, err := json.Marshal(payload)
+	if err != nil {
+		return nil, fmt.Errorf("encode %s: %w", key, err)
+	}
+	sum := strconv.FormatUint(xxhash.Sum64(body), 36)
+	e := &entry{
+		key:       []byte(key),
+		body:      body,
+		etag:      []byte(`"` + sum + `"`),
+		surrogate: surrogate.Bytes(),
+		course:    course,
+	}
+	if len(body) > 512 {
+		var gz bytes.Buffer
+		zw, _ := gzip.NewWriterLevel(&gz, gzip.BestCompression)
+		zw.Write(body)
+		zw.Close()
+		if gz.Len() < len(body) {
+			e.gzBody = gz.Bytes()
+			e.gzETag = []byte(`"` + sum + `-gz"`)
+		}
+	}
+	return e, nil
+}
+
+// writeEntry answers from a cached entry: 304 when the client's ETag matches, the gzip
+// representation when the client takes it.
+func (s *Server) writeEntry(ctx *fasthttp.RequestCtx, e *entry, cacheStatus []byte) {
+	h := &ctx.Response.Header
+	h.SetCanonical(hdrCacheControl, s.cacheControl)
+	h.SetCanonical(hdrSurrogateKey, e.surrogate)
+	h.SetCanonical(hdrVary, valAcceptEnc)
+	h.SetCanonical(hdrCacheStatus, cacheStatus)
+	gz := e.gzBody != nil && acceptsGzip(ctx.Request.Header.PeekBytes(valAcceptEnc))
+	etag := e.etag
+	if gz {
+		etag = e.gzETag
+	}
+	h.SetCanonical(hdrETag, etag)
+	if inm := ctx.Request.Header.PeekBytes(hdrIfNoneMatch); len(inm) > 0 && etagMatches(inm, e) {
+		ctx.SetStatusCode(fasthttp.StatusNotModified)
+		return
+	}
+	h.SetContentTypeBytes(contentTypeJSON)
+	if gz {
+		h.SetCanonical(hdrContentEnc, valGzip)
+		ctx.Response.SetBodyRaw(e.gzBody)
+		return
+	}
+	ctx.Response.SetBodyRaw(e.body)
+}
+
+var hdrIfNoneMatch = []byte("If-None-Match")
+
+// acceptsGzip is a cheap reading of Accept-Encoding: gzip offered and not refused by q=0.
+func acceptsGzip(ae []byte) bool {
+	i := bytes.Index(ae, valGzip)
+	if i < 0 {
+		return false
+	}
+	rest := ae[i+len(valGzip):]
+	if j := bytes.IndexByte(rest, ','); j >= 0 {
+		rest = rest[:j]
+	}
+	q, ok := bytes.CutPrefix(bytes.TrimSpace(rest), []byte(";q="))
+	if !ok {
+		return true
+	}
+	q = bytes.TrimRight(q, "0") // "0", "0.0", "0.000" become "" or "0."
+	return len(q) != 0 && string(q) != "0."
+}
+
+// etagMatches implements If-None-Match's weak comparison over a list of tags: either
+// representation's tag, with or without W/, or "*".
+func etagMatches(inm []byte, e *entry) bool {
+	for len(inm) > 0 {
+		inm = bytes.TrimLeft(inm, " ,\t")
+		if len(inm) == 0 {
+			return false
+		}
+		if inm[0] == '*' {
+			return true
+		}
+		if bytes.HasPrefix(inm, []byte("W/")) {
+			inm = inm[2:]
+		}
+		if len(inm) == 0 || inm[0] != '"' {
+			return false
+		}
+		end := bytes.IndexByte(inm[1:], '"')
+		if end < 0 {
+			return false
+		}
+		tag := inm[:end+2]
+		if bytes.Equal(tag, e.etag) || (e.gzETag != nil && bytes.Equal(tag, e.gzETag)) {
+			return true
+		}
+		inm = inm[end+2:]
+	}
+	return false
+}

@@ -1,0 +1,78 @@
+package origin
+
+import (
+	"context"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// listenForChanges keeps a LISTEN catalog_changed connection open and turns each
+// notification into cache invalidations. While it is disconnected the cache is bypassed,
+// and every (re)connect flushes it: changes made while nobody listened were never heard.
+func (s *Server) listenForChanges(ctx context.Context) {
+	backoff := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		err := s.listenOnce(ctx)
+		s.cache.live.Store(false)
+		s.metrics.listening.Set(0)
+		if ctx.Err() != nil {
+			return
+		}
+		slog.Warn("catalog change listener disconnected; cache bypassed until it is back", "err", err, "retry_in", backoff)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 2*time.Second)
+	}
+}
+
+func (s *Server) listenOnce(ctx context.Context) error {
+	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	conn, err := pgx.Connect(cctx, s.pgURL)
+	cancel()
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(ctx, "LISTEN catalog_changed"); err != nil {
+		return err
+	}
+	s.cache.flush()
+	s.metrics.notifies.WithLabelValues("flush").Inc()
+	s.cache.live.Store(true)
+	s.metrics.listening.Set(1)
+	for {
+		n, err := conn.WaitForNotification(ctx)
+		if err != nil {
+			return err
+		}
+		s.applyChange(n.Payload)
+	}
+}
+
+// applyChange handles one payload of the catalog_changed channel: "all", or
+// "course:ID,ID,..." (see the schema's notify_catalog_changed).
+func (s *Server) applyChange(payload string) {
+	ids, ok := strings.CutPrefix(payload, "course:")
+	if !ok {
+		s.cache.flush()
+		s.metrics.notifies.WithLabelValues("all").Inc()
+		return
+	}
+	for _, f := range strings.Split(ids, ",") {
+		id, err := strconv.ParseInt(f, 10, 64)
+		if err != nil {
+			s.cache.flush() // a payload we cannot read must not leave stale entries
+			s.metrics.notifies.WithLabelValues("all").Inc()
+			return
+		}
+		s.cache.courseChanged(id)
+	}
+	s.metrics.notifies.WithLabelValues("course").Inc()
+}

@@ -1,0 +1,125 @@
+package origin
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/valyala/fasthttp"
+)
+
+// route names a handler for metrics; labels come from this fixed set, never from paths.
+type route uint8
+
+const (
+	routeUnknown route = iota
+	routeCategories
+	routeCourses
+	routeCourse
+	routeRegister
+	routeLogin
+	routeLogout
+	routeMe
+	routeAdminCourses
+	routeAdminCourse
+	routeAdminReorder
+	routeMetrics
+	routeHealthz
+	routeReadyz
+	numRoutes
+)
+
+var routeNames = [numRoutes]string{"unknown", "categories", "courses", "course", "auth_register", "auth_login",
+	"auth_logout", "auth_me", "admin_courses", "admin_course", "admin_reorder", "metrics", "healthz", "readyz"}
+
+// statuses that get a pre-resolved counter, so that counting them allocates nothing.
+var commonStatuses = []int{200, 201, 304, 400, 401, 403, 404, 405, 408, 409, 413, 422, 429, 500, 503}
+
+type routeStats struct {
+	latency  prometheus.Observer
+	byStatus [600]prometheus.Counter
+}
+
+type metrics struct {
+	reg       *prometheus.Registry
+	requests  *prometheus.CounterVec
+	routes    [numRoutes]routeStats
+	hits      prometheus.Counter
+	misses    prometheus.Counter
+	notifies  *prometheus.CounterVec
+	listening prometheus.Gauge
+}
+
+func newMetrics(s *Server) *metrics {
+	reg := prometheus.NewRegistry()
+	m := &metrics{reg: reg}
+	m.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "luffy_http_requests_total", Help: "HTTP requests answered, by route and status.",
+		ConstLabels: prometheus.Labels{"service": "origin"},
+	}, []string{"route", "status"})
+	latency := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "luffy_http_request_duration_seconds", Help: "Time from request parsed to response ready, by route.",
+		ConstLabels: prometheus.Labels{"service": "origin"},
+		Buckets:     []float64{.00005, .0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+	}, []string{"route"})
+	for r := range numRoutes {
+		m.routes[r].latency = latency.WithLabelValues(routeNames[r])
+		for _, st := range commonStatuses {
+			m.routes[r].byStatus[st] = m.requests.WithLabelValues(routeNames[r], strconv.Itoa(st))
+		}
+	}
+	m.hits = prometheus.NewCounter(prometheus.CounterOpts{Name: "luffy_origin_cache_hits_total", Help: "Catalog responses served from the response cache."})
+	m.misses = prometheus.NewCounter(prometheus.CounterOpts{Name: "luffy_origin_cache_misses_total", Help: "Catalog responses rendered from Postgres."})
+	m.notifies = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "luffy_origin_cache_invalidations_total", Help: "Invalidations received: course (named courses), all (whole catalog), flush (listener reconnected).",
+	}, []string{"kind"})
+	m.listening = prometheus.NewGauge(prometheus.GaugeOpts{Name: "luffy_origin_invalidation_listener_up", Help: "1 while the LISTEN connection for catalog changes is up; the cache is bypassed while it is 0."})
+	rc := s.cache.c
+	reg.MustRegister(m.requests, latency, m.hits, m.misses, m.notifies, m.listening,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "luffy_origin_cache_evictions_total", Help: "Entries evicted from the response cache to stay in budget."},
+			func() float64 { return float64(rc.Metrics.KeysEvicted()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "luffy_origin_cache_rejected_sets_total", Help: "Entries the admission policy refused."},
+			func() float64 { return float64(rc.Metrics.SetsRejected()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "luffy_origin_cache_bytes", Help: "Bytes held by the response cache."},
+			func() float64 { return float64(rc.Metrics.CostAdded() - rc.Metrics.CostEvicted()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "luffy_origin_cache_budget_bytes", Help: "Byte budget of the response cache."},
+			func() float64 { return float64(rc.MaxCost()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "luffy_http_open_connections", Help: "Client connections open now.", ConstLabels: prometheus.Labels{"service": "origin"}},
+			func() float64 { return float64(s.srv.GetOpenConnectionsCount()) }),
+	)
+	registerPoolMetrics(reg, s.pool)
+	return m
+}
+
+func registerPoolMetrics(reg *prometheus.Registry, pool *pgxpool.Pool) {
+	gauge := func(name, help string, f func(*pgxpool.Stat) float64) prometheus.Collector {
+		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "luffy_pg_pool_" + name, Help: help}, func() float64 { return f(pool.Stat()) })
+	}
+	counter := func(name, help string, f func(*pgxpool.Stat) float64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "luffy_pg_pool_" + name, Help: help}, func() float64 { return f(pool.Stat()) })
+	}
+	reg.MustRegister(
+		gauge("acquired_conns", "Connections in use.", func(s *pgxpool.Stat) float64 { return float64(s.AcquiredConns()) }),
+		gauge("idle_conns", "Idle connections.", func(s *pgxpool.Stat) float64 { return float64(s.IdleConns()) }),
+		gauge("total_conns", "Open connections.", func(s *pgxpool.Stat) float64 { return float64(s.TotalConns()) }),
+		gauge("max_conns", "Pool size limit.", func(s *pgxpool.Stat) float64 { return float64(s.MaxConns()) }),
+		counter("acquires_total", "Connection acquisitions.", func(s *pgxpool.Stat) float64 { return float64(s.AcquireCount()) }),
+		counter("empty_acquires_total", "Acquisitions that had to wait for a connection.", func(s *pgxpool.Stat) float64 { return float64(s.EmptyAcquireCount()) }),
+		counter("acquire_wait_seconds_total", "Time spent waiting for connections.", func(s *pgxpool.Stat) float64 { return s.AcquireDuration().Seconds() }),
+	)
+}
+
+func (m *metrics) observe(r route, status int, took time.Duration) {
+	rm := &m.routes[r]
+	rm.latency.Observe(took.Seconds())
+	if status > 0 && status < len(rm.byStatus) && rm.byStatus[status] != nil {
+		rm.byStatus[status].Inc()
+		return
+	}
+	m.requests.WithLabelValues(routeNames[r], strconv.Itoa(status)).Inc()
+}
+
+var _ = fasthttp.StatusOK

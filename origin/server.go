@@ -1,0 +1,318 @@
+package origin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/valyala/fasthttp"
+	"github.com/valyala/fasthttp/fasthttpadaptor"
+	"golang.org/x/sync/singleflight"
+
+	"github.com/luffy-edu/luffy/accounts"
+	"github.com/luffy-edu/luffy/catalog"
+)
+
+// Config is the origin's configuration; the field help is the user documentation of
+// `luffy origin --help`, and zero values mean the documented defaults.
+type Config struct {
+	Listen     string        `help:"Address to serve HTTP on." default:"127.0.0.1:8080" env:"LUFFY_LISTEN"`
+	CacheBytes int64         `help:"Byte budget of the in-process cache of rendered catalog responses." default:"268435456" env:"LUFFY_CACHE_BYTES"`
+	CacheTTL   time.Duration `help:"Longest time a rendered response stays cached; changes drop it sooner, through Postgres NOTIFY." default:"10m" env:"LUFFY_CACHE_TTL"`
+
+	MaxAge               time.Duration `help:"Cache-Control max-age of catalog responses (browsers and apps)." default:"30s" env:"LUFFY_MAX_AGE"`
+	SMaxAge              time.Duration `name:"s-maxage" help:"Cache-Control s-maxage of catalog responses (edges)." default:"60s" env:"LUFFY_S_MAXAGE"`
+	StaleWhileRevalidate time.Duration `help:"Cache-Control stale-while-revalidate of catalog responses." default:"30s" env:"LUFFY_STALE_WHILE_REVALIDATE"`
+	StaleIfError         time.Duration `help:"Cache-Control stale-if-error of catalog responses: how long edges may serve them while origins fail." default:"24h" env:"LUFFY_STALE_IF_ERROR"`
+
+	MaxBodyBytes    int           `help:"Largest request body accepted; admin JSON bodies are further capped at 64 KiB." default:"1048576" env:"LUFFY_MAX_BODY_BYTES"`
+	ReadTimeout     time.Duration `help:"Time allowed to read a request, headers and body." default:"10s" env:"LUFFY_READ_TIMEOUT"`
+	WriteTimeout    time.Duration `help:"Time allowed to write a response." default:"10s" env:"LUFFY_WRITE_TIMEOUT"`
+	IdleTimeout     time.Duration `help:"Time a keep-alive connection may wait for its next request." default:"60s" env:"LUFFY_IDLE_TIMEOUT"`
+	TokenTTL        time.Duration `help:"Lifetime of a login's bearer token." default:"168h" env:"LUFFY_TOKEN_TTL"`
+	RequestTimeout  time.Duration `help:"Deadline of one request's database work." default:"5s" env:"LUFFY_REQUEST_TIMEOUT"`
+	ShutdownTimeout time.Duration `help:"On SIGTERM, time in-flight requests get to finish." default:"20s" env:"LUFFY_SHUTDOWN_TIMEOUT"`
+}
+
+func (c *Config) setDefaults() {
+	d := func(v *time.Duration, def time.Duration) {
+		if *v == 0 {
+			*v = def
+		}
+	}
+	if c.Listen == "" {
+		c.Listen = "127.0.0.1:8080"
+	}
+	if c.CacheBytes == 0 {
+		c.CacheBytes = 256 << 20
+	}
+	if c.MaxBodyBytes == 0 {
+		c.MaxBodyBytes = 1 << 20
+	}
+	d(&c.CacheTTL, 10*time.Minute)
+	d(&c.MaxAge, 30*time.Second)
+	d(&c.SMaxAge, 60*time.Second)
+	d(&c.StaleWhileRevalidate, 30*time.Second)
+	d(&c.StaleIfError, 24*time.Hour)
+	d(&c.ReadTimeout, 10*time.Second)
+	d(&c.WriteTimeout, 10*time.Second)
+	d(&c.IdleTimeout, 60*time.Second)
+	d(&c.ShutdownTimeout, 20*time.Second)
+	d(&c.RequestTimeout, 5*time.Second)
+}
+
+// Server is one origin process.
+type Server struct {
+	cfg      Config
+	pool     *pgxpool.Pool
+	pgURL    string
+	catalog  *catalog.Store
+	accounts *accounts.Service
+	cache    *respCache
+	renders  singleflight.Group // one render per key at a time
+	metrics  *metrics
+	srv      *fasthttp.Server
+	prom     fasthttp.RequestHandler
+
+	cacheControl []byte
+	stopping     atomic.Bool
+	stopListen   context.CancelFunc
+	listenDone   chan struct{}
+	ln           net.Listener
+	serveErr     chan error
+	stopOnce     sync.Once
+}
+
+// New builds an origin over an open pool; pgURL is used for the LISTEN connection.
+func New(cfg Config, pool *pgxpool.Pool, pgURL string) (*Server, error) {
+	cfg.setDefaults()
+	cache, err := newRespCache(cfg.CacheBytes, cfg.CacheTTL)
+	if err != nil {
+		return nil, fmt.Errorf("response cache: %w", err)
+	}
+	s := &Server{
+		cfg: cfg, pool: pool, pgURL: pgURL,
+		catalog:  catalog.NewStore(pool),
+		accounts: accounts.NewService(pool, cfg.TokenTTL),
+		cache:    cache,
+		cacheControl: fmt.Appendf(nil, "public, max-age=%d, s-maxage=%d, stale-while-revalidate=%d, stale-if-error=%d",
+			int(cfg.MaxAge.Seconds()), int(cfg.SMaxAge.Seconds()), int(cfg.StaleWhileRevalidate.Seconds()), int(cfg.StaleIfError.Seconds())),
+	}
+	s.srv = &fasthttp.Server{
+		Handler:            s.handle,
+		ErrorHandler:       serverError,
+		Name:               "luffy-origin",
+		ReadTimeout:        cfg.ReadTimeout,
+		WriteTimeout:       cfg.WriteTimeout,
+		IdleTimeout:        cfg.IdleTimeout,
+		MaxRequestBodySize: cfg.MaxBodyBytes,
+		CloseOnShutdown:    true,
+	}
+	s.metrics = newMetrics(s)
+	s.prom = fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}))
+	return s, nil
+}
+
+// Start listens, starts the invalidation listener and serves in the background.
+func (s *Server) Start(ctx context.Context) error {
+	ln, err := net.Listen("tcp4", s.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", s.cfg.Listen, err)
+	}
+	return s.Serve(ctx, ln)
+}
+
+// Serve is Start on a listener the caller opened (tests pass one on a random port).
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	s.ln = ln
+	lctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	s.stopListen = cancel
+	s.listenDone = make(chan struct{})
+	go func() {
+		defer close(s.listenDone)
+		s.listenForChanges(lctx)
+	}()
+	s.serveErr = make(chan error, 1)
+	go func() { s.serveErr <- s.srv.Serve(ln) }()
+	slog.Info("origin serving", "addr", ln.Addr().String())
+	return nil
+}
+
+// Addr is the address the server listens on.
+func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// Stop refuses new connections, lets in-flight requests finish (up to ctx's deadline),
+// then stops the listener.
+func (s *Server) Stop(ctx context.Context) error {
+	var err error
+	s.stopOnce.Do(func() {
+		s.stopping.Store(true)
+		err = s.srv.ShutdownWithContext(ctx)
+		if s.stopListen != nil {
+			s.stopListen()
+			<-s.listenDone
+		}
+		if serr := <-s.serveErr; serr != nil && !errors.Is(serr, net.ErrClosed) && err == nil {
+			err = serr
+		}
+	})
+	return err
+}
+
+// Handler exposes the request handler, for tests and benchmarks that drive it directly.
+func (s *Server) Handler() fasthttp.RequestHandler { return s.handle }
+
+func (s *Server) handle(ctx *fasthttp.RequestCtx) {
+	start := time.Now()
+	r := s.dispatch(ctx)
+	s.metrics.observe(r, ctx.Response.StatusCode(), time.Since(start))
+}
+
+var (
+	methodGet    = []byte("GET")
+	methodHead   = []byte("HEAD")
+	methodPost   = []byte("POST")
+	methodPatch  = []byte("PATCH")
+	methodDelete = []byte("DELETE")
+)
+
+const coursesPrefix = "/api/v1/courses/"
+const adminCoursesPrefix = "/api/v1/admin/courses/"
+
+func (s *Server) dispatch(ctx *fasthttp.RequestCtx) route {
+	path := ctx.Path()
+	switch string(path) {
+	case "/api/v1/categories":
+		if s.allow(ctx, "GET, HEAD", methodGet, methodHead) {
+			s.serveCategories(ctx)
+		}
+		return routeCategories
+	case "/api/v1/courses":
+		if s.allow(ctx, "GET, HEAD", methodGet, methodHead) {
+			s.serveCourses(ctx)
+		}
+		return routeCourses
+	case "/api/v1/auth/register":
+		if s.allow(ctx, "POST", methodPost) {
+			s.serveRegister(ctx)
+		}
+		return routeRegister
+	case "/api/v1/auth/login":
+		if s.allow(ctx, "POST", methodPost) {
+			s.serveLogin(ctx)
+		}
+		return routeLogin
+	case "/api/v1/auth/logout":
+		if s.allow(ctx, "POST", methodPost) {
+			s.serveLogout(ctx)
+		}
+		return routeLogout
+	case "/api/v1/auth/me":
+		if s.allow(ctx, "GET", methodGet) {
+			s.serveMe(ctx)
+		}
+		return routeMe
+	case "/api/v1/admin/courses":
+		if s.allow(ctx, "POST", methodPost) {
+			s.serveAdminCreate(ctx)
+		}
+		return routeAdminCourses
+	case "/api/v1/admin/courses/reorder":
+		if s.allow(ctx, "POST", methodPost) {
+			s.serveAdminReorder(ctx)
+		}
+		return routeAdminReorder
+	case "/metrics":
+		s.prom(ctx)
+		return routeMetrics
+	case "/healthz":
+		ctx.SetContentType("application/json")
+		ctx.SetBodyString(`{"status":"ok"}`)
+		return routeHealthz
+	case "/readyz":
+		s.serveReady(ctx)
+		return routeReadyz
+	}
+	if len(path) > len(coursesPrefix) && string(path[:len(coursesPrefix)]) == coursesPrefix {
+		if s.allow(ctx, "GET, HEAD", methodGet, methodHead) {
+			s.serveCourse(ctx, path[len(coursesPrefix):])
+		}
+		return routeCourse
+	}
+	if len(path) > len(adminCoursesPrefix) && string(path[:len(adminCoursesPrefix)]) == adminCoursesPrefix {
+		if s.allow(ctx, "PATCH, DELETE", methodPatch, methodDelete) {
+			s.serveAdminCourse(ctx, path[len(adminCoursesPrefix):])
+		}
+		return routeAdminCourse
+	}
+	writeError(ctx, errRouteNotFound)
+	return routeUnknown
+}
+
+// allow answers 405 unless the request's method is one of methods.
+func (s *Server) allow(ctx *fasthttp.RequestCtx, allowHeader string, methods ...[]byte) bool {
+	m := ctx.Method()
+	for _, want := range methods {
+		if string(m) == string(want) {
+			return true
+		}
+	}
+	writeError(ctx, errf(fasthttp.StatusMethodNotAllowed, "method_not_allowed", "use %s", allowHeader))
+	ctx.Response.Header.Set("Allow", allowHeader)
+	return false
+}
+
+// requestContext carries a request's deadline for Postgres. It is not the RequestCtx
+// itself: fasthttp cancels that when shutdown begins, and a graceful shutdown lets
+// in-flight requests finish their queries.
+type requestContext struct {
+	context.Context
+}
+
+// dbctx returns the context a request's queries run under: no cancellation from server
+// shutdown, and a deadline of the request timeout.
+func (s *Server) dbctx(ctx *fasthttp.RequestCtx) context.Context {
+	c, ok := ctx.UserValue(dbctxKey).(requestContext)
+	if !ok {
+		cc, cancel := context.WithTimeout(context.Background(), s.cfg.RequestTimeout)
+		c = requestContext{cc}
+		ctx.SetUserValue(dbctxKey, c)
+		ctx.SetUserValue(dbcancelKey, cancelCloser(cancel))
+	}
+	return c
+}
+
+type ctxKey uint8
+
+const (
+	dbctxKey ctxKey = iota
+	dbcancelKey
+)
+
+// cancelCloser releases a request's context when fasthttp resets the RequestCtx, which
+// closes user values that are io.Closers.
+type cancelCloser context.CancelFunc
+
+func (c cancelCloser) Close() error { c(); return nil }
+
+func (s *Server) serveReady(ctx *fasthttp.RequestCtx) {
+	if s.stopping.Load() {
+		writeError(ctx, errf(fasthttp.StatusServiceUnavailable, "stopping", "shutting down"))
+		return
+	}
+	pctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if err := s.pool.Ping(pctx); err != nil {
+		writeError(ctx, errf(fasthttp.StatusServiceUnavailable, "unavailable", "postgres is not reachable"))
+		return
+	}
+	ctx.SetContentType("application/json")
+	ctx.SetBodyString(`{"status":"ready"}`)
+}
