@@ -1,0 +1,234 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/luffy-edu/luffy/accounts"
+	"github.com/luffy-edu/luffy/catalog"
+	"github.com/luffy-edu/luffy/storage/pgtest"
+)
+
+var luffyBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "luffy-bin")
+	if err != nil {
+		panic(err)
+	}
+	luffyBin = filepath.Join(dir, "luffy")
+	if out, err := exec.Command("go", "build", "-o", luffyBin, ".").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build luffy: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// process is a luffy subcommand running as its own OS process.
+type process struct {
+	cmd  *exec.Cmd
+	out  *bytes.Buffer
+	base string
+}
+
+func start(t *testing.T, args ...string) *process {
+	t.Helper()
+	p := &process{cmd: exec.Command(luffyBin, args...), out: &bytes.Buffer{}}
+	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		p.cmd.Process.Kill()
+		p.cmd.Wait()
+		if t.Failed() {
+			t.Logf("output of luffy %s:\n%s", strings.Join(args, " "), p.out)
+		}
+	})
+	return p
+}
+
+func get(url string, headers ...string) (int, http.Header, []byte, error) {
+	req, _ := http.NewRequest("GET", url, nil)
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header, b, err
+}
+
+// waitReady waits until the origin answers /readyz and its change listener is up.
+func waitReady(t *testing.T, base string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		st, _, body, err := get(base + "/metrics")
+		if err == nil && st == 200 && bytes.Contains(body, []byte("luffy_origin_invalidation_listener_up 1")) {
+			if st, _, _, _ := get(base + "/readyz"); st == 200 {
+				return
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("origin at %s not ready within 20s", base)
+}
+
+func seededDB(t *testing.T, courses int) *pgtest.DB {
+	t.Helper()
+	db := pgtest.New(t)
+	if _, err := catalog.Seed(context.Background(), db.Pool, courses); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := accounts.NewService(db.Pool, 0).EnsureUser(context.Background(), "admin", "luffy-demo", accounts.RoleAdmin); err != nil {
+		t.Fatal(err)
+	}
+	return db
+}
+
+func courseTitle(t *testing.T, base string, id int64) (string, string) {
+	t.Helper()
+	st, h, body, err := get(fmt.Sprintf("%s/api/v1/courses/%d", base, id))
+	if err != nil || st != 200 {
+		t.Fatalf("GET course %d from %s: %d %v %s", id, base, st, err, body)
+	}
+	var c struct{ Title string }
+	json.Unmarshal(body, &c)
+	return c.Title, h.Get("Cache-Status")
+}
+
+// A change made through one origin process is served by another within one second:
+// Postgres NOTIFY reaches every process's cache.
+func TestInvalidationAcrossOriginProcesses(t *testing.T) {
+	db := seededDB(t, 20)
+	addrA, addrB := freeAddr(t), freeAddr(t)
+	a := start(t, "origin", "--pg-url", db.URL, "--listen", addrA, "--log-format", "text")
+	b := start(t, "origin", "--pg-url", db.URL, "--listen", addrB, "--log-format", "text")
+	a.base, b.base = "http://"+addrA, "http://"+addrB
+	waitReady(t, a.base)
+	waitReady(t, b.base)
+
+	const id = 3
+	before, _ := courseTitle(t, b.base, id)
+	if _, status := courseTitle(t, b.base, id); status != "luffy-origin; hit" {
+		t.Fatalf("second GET from B was not a cache hit: %q", status)
+	}
+	_, _, listBefore, _ := get(b.base + "/api/v1/courses?limit=100")
+
+	resp, err := http.Post(a.base+"/api/v1/auth/login", "application/json", strings.NewReader(`{"username":"admin","password":"luffy-demo"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var login struct{ Token string }
+	json.NewDecoder(resp.Body).Decode(&login)
+	resp.Body.Close()
+
+	newTitle := before + "（已更新）"
+	req, _ := http.NewRequest("PATCH", fmt.Sprintf("%s/api/v1/admin/courses/%d", a.base, id), strings.NewReader(`{"title":"`+newTitle+`"}`))
+	req.Header.Set("Authorization", "Bearer "+login.Token)
+	changed := time.Now()
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("PATCH through A: %v %v", err, resp)
+	}
+	resp.Body.Close()
+	for {
+		title, _ := courseTitle(t, b.base, id)
+		if title == newTitle {
+			break
+		}
+		if time.Since(changed) > time.Second {
+			t.Fatalf("B still serves %q one second after the change", title)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Logf("B served the change %v after the PATCH returned", time.Since(changed))
+	_, _, listAfter, _ := get(b.base + "/api/v1/courses?limit=100")
+	if bytes.Equal(listBefore, listAfter) || !bytes.Contains(listAfter, []byte(newTitle)) {
+		t.Error("B's list page does not show the new title")
+	}
+}
+
+// SIGTERM stops an origin cleanly: exit status 0.
+func TestOriginStopsOnSIGTERM(t *testing.T) {
+	db := seededDB(t, 1)
+	addr := freeAddr(t)
+	p := start(t, "origin", "--pg-url", db.URL, "--listen", addr)
+	waitReady(t, "http://"+addr)
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- p.cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("origin exited with %v after SIGTERM", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("origin did not exit within 10s of SIGTERM")
+	}
+}
+
+// `luffy up` on an empty database migrates, seeds the demo data, serves the catalog and
+// prints its URLs; the demo admin can sign in.
+func TestUpServesSeededCatalog(t *testing.T) {
+	db := pgtest.New(t)
+	addr := freeAddr(t)
+	cmd := exec.Command(luffyBin, "up", "--pg-url", db.URL, "--origin-listen", addr)
+	stdout, _ := cmd.StdoutPipe()
+	cmd.Stderr = io.Discard
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() }()
+	lines := bufio.NewScanner(stdout)
+	printed := ""
+	for lines.Scan() {
+		printed += lines.Text() + "\n"
+		if strings.Contains(lines.Text(), "Stop with Ctrl-C") {
+			break
+		}
+	}
+	if !strings.Contains(printed, "http://"+addr) {
+		t.Fatalf("luffy up did not print its URL:\n%s", printed)
+	}
+	st, _, body, err := get("http://" + addr + "/api/v1/courses?limit=100")
+	var page struct{ Items []any }
+	json.Unmarshal(body, &page)
+	if err != nil || st != 200 || len(page.Items) != 100 {
+		t.Fatalf("catalog after luffy up: %d %v, %d items", st, err, len(page.Items))
+	}
+	resp, err := http.Post("http://"+addr+"/api/v1/auth/login", "application/json", strings.NewReader(`{"username":"student1","password":"luffy-demo"}`))
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("demo login: %v %v", err, resp)
+	}
+	resp.Body.Close()
+}
