@@ -84,10 +84,12 @@ func (c *pipeConn) Read(p []byte) (int, error) {
 	c.off += k
 	return k, nil
 }
-func (c *pipeConn) Write(p []byte) (int, error)      { c.written += int64(len(p)); return len(p), nil }
-func (c *pipeConn) Close() error                     { return nil }
-func (c *pipeConn) LocalAddr() net.Addr              { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 8080} }
-func (c *pipeConn) RemoteAddr() net.Addr             { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 40000} }
+func (c *pipeConn) Write(p []byte) (int, error) { c.written += int64(len(p)); return len(p), nil }
+func (c *pipeConn) Close() error                { return nil }
+func (c *pipeConn) LocalAddr() net.Addr         { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 8080} }
+func (c *pipeConn) RemoteAddr() net.Addr {
+	return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 40000}
+}
 func (c *pipeConn) SetDeadline(time.Time) error      { return nil }
 func (c *pipeConn) SetReadDeadline(time.Time) error  { return nil }
 func (c *pipeConn) SetWriteDeadline(time.Time) error { return nil }
