@@ -145,7 +145,7 @@ CONF
 	fi
 	if ! pg_run "$PGBIN/pg_ctl" -D "$pgdata" status >/dev/null 2>&1; then
 		log "starting postgres on 127.0.0.1:$PG_PORT"
-		pg_run "$PGBIN/pg_ctl" -D "$pgdata" -l "$DATA/log/postgres.log" -w -t 60 start >/dev/null \
+		pg_run "$PGBIN/pg_ctl" -D "$pgdata" -l "$DATA/log/postgres.log" -w -t 60 start >/dev/null 9>&- \
 			|| { tail -20 "$DATA/log/postgres.log" >&2; die "postgres did not start"; }
 	fi
 	wait_for postgres 60 "$PGBIN/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT" -U "$PG_USER" -d postgres
@@ -171,8 +171,9 @@ start_minio() {
 	fi
 	mkdir -p "$DATA/minio"
 	log "starting minio on $MINIO_ADDR"
-	MINIO_BROWSER=off setsid nohup "$DATA/bin/minio" server --quiet --address "$MINIO_ADDR" \
-		--console-address "$MINIO_CONSOLE_ADDR" "$DATA/minio" >"$DATA/log/minio.log" 2>&1 </dev/null &
+	# 9>&-: the daemon must not inherit the stack lock, or it would hold it forever.
+	MINIO_BROWSER=off setsid "$DATA/bin/minio" server --quiet --address "$MINIO_ADDR" \
+		--console-address "$MINIO_CONSOLE_ADDR" "$DATA/minio" >"$DATA/log/minio.log" 2>&1 </dev/null 9>&- &
 	echo $! >"$pidfile"
 	wait_for minio 60 minio_ready
 	log "minio is up on $MINIO_ADDR"
@@ -192,8 +193,10 @@ start_docker() {
 	as_root rm -f "$pidfile" /var/run/docker.pid "$DOCKER_SOCK"
 	mkdir -p "$DATA/docker"
 	log "starting dockerd (data in $DATA/docker)"
-	as_root setsid nohup dockerd --data-root "$DATA/docker" --pidfile "$pidfile" \
-		--host "unix://$DOCKER_SOCK" >"$DATA/log/dockerd.log" 2>&1 </dev/null &
+	local sudo=()
+	[ "$(id -u)" -eq 0 ] || sudo=(sudo)
+	"${sudo[@]}" setsid dockerd --data-root "$DATA/docker" --pidfile "$pidfile" \
+		--host "unix://$DOCKER_SOCK" >"$DATA/log/dockerd.log" 2>&1 </dev/null 9>&- &
 	wait_for dockerd 90 docker_ready
 	log "docker engine is up on $DOCKER_SOCK"
 }

@@ -355,3 +355,50 @@ func TestGracefulShutdown(t *testing.T) {
 		t.Errorf("Stop: %v", err)
 	}
 }
+
+// When the LISTEN connection drops, the cache is bypassed (a change made meanwhile is
+// served at once), and the listener reconnects and the cache is used again.
+func TestListenerReconnectsAndFlushes(t *testing.T) {
+	o := newTestOrigin(t, 5)
+	ctx := context.Background()
+	url := o.base + "/api/v1/courses/2"
+	do(t, "GET", url, "", nil)
+	o.srv.cache.c.Wait()
+	if r := do(t, "GET", url, "", nil); r.header.Get("Cache-Status") != "luffy-origin; hit" {
+		t.Fatalf("not cached before the drop: %q", r.header.Get("Cache-Status"))
+	}
+
+	var killed int
+	err := o.db.Pool.QueryRow(ctx, `
+		SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+		WHERE datname = current_database() AND query = 'LISTEN catalog_changed'`).Scan(&killed)
+	if err != nil || killed != 1 {
+		t.Fatalf("terminate the listener: %v, %d backends", err, killed)
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for o.srv.cache.live.Load() {
+		if time.Now().After(deadline) {
+			t.Fatal("the origin did not notice its listener was gone")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	// a change the origin cannot hear about: with the cache bypassed it is served at once
+	if _, err := o.db.Pool.Exec(ctx, `UPDATE courses SET title = '断线期间的修改' WHERE id = 2`); err != nil {
+		t.Fatal(err)
+	}
+	var c catalog.Course
+	do(t, "GET", url, "", nil).json(t, &c)
+	if c.Title != "断线期间的修改" && o.srv.cache.live.Load() == false {
+		t.Errorf("while disconnected the origin served a stale title %q", c.Title)
+	}
+	o.waitLive(t)
+	do(t, "GET", url, "", nil).json(t, &c)
+	if c.Title != "断线期间的修改" {
+		t.Errorf("after reconnecting the origin serves %q", c.Title)
+	}
+	do(t, "GET", url, "", nil)
+	o.srv.cache.c.Wait()
+	if r := do(t, "GET", url, "", nil); r.header.Get("Cache-Status") != "luffy-origin; hit" {
+		t.Errorf("the cache is not used again after reconnecting: %q", r.header.Get("Cache-Status"))
+	}
+}
