@@ -2,7 +2,6 @@ package origin
 
 import (
 	"bytes"
-	"compress/gzip"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -181,12 +180,11 @@ func (s *Server) render(ctx context.Context, key string, course int64, args *fas
 		course:    course,
 	}
 	if len(body) > 512 {
-		var gz bytes.Buffer
-		zw, _ := gzip.NewWriterLevel(&gz, gzip.BestCompression)
-		zw.Write(body)
-		zw.Close()
-		if gz.Len() < len(body) {
-			e.gzBody = gz.Bytes()
+		// fasthttp pools its (klauspost) gzip writers: a fresh compressor per render
+		// would spend more time clearing its tables than compressing.
+		gz := fasthttp.AppendGzipBytesLevel(nil, body, fasthttp.CompressDefaultCompression)
+		if len(gz) < len(body) {
+			e.gzBody = gz
 			e.gzETag = []byte(`"` + sum + `-gz"`)
 		}
 	}

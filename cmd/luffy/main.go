@@ -7,6 +7,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/http"
+	_ "net/http/pprof"
 	"os"
 	"os/signal"
 	"syscall"
@@ -18,10 +20,11 @@ import (
 )
 
 type globals struct {
-	PGURL      string `name:"pg-url" help:"Postgres URL." default:"${pg_url}" env:"LUFFY_PG_URL"`
-	PGMaxConns int32  `name:"pg-max-conns" help:"Postgres pool size (0: 4 per core, at least 16)." default:"0" env:"LUFFY_PG_MAX_CONNS"`
-	LogLevel   string `help:"Log level: debug, info, warn, error." default:"info" enum:"debug,info,warn,error" env:"LUFFY_LOG_LEVEL"`
-	LogFormat  string `help:"Log format: json or text." default:"json" enum:"json,text" env:"LUFFY_LOG_FORMAT"`
+	PGURL       string `name:"pg-url" help:"Postgres URL." default:"${pg_url}" env:"LUFFY_PG_URL"`
+	PGMaxConns  int32  `name:"pg-max-conns" help:"Postgres pool size (0: 4 per core, at least 16)." default:"0" env:"LUFFY_PG_MAX_CONNS"`
+	LogLevel    string `help:"Log level: debug, info, warn, error." default:"info" enum:"debug,info,warn,error" env:"LUFFY_LOG_LEVEL"`
+	LogFormat   string `help:"Log format: json or text." default:"json" enum:"json,text" env:"LUFFY_LOG_FORMAT"`
+	PprofListen string `name:"pprof-listen" help:"Serve Go's net/http/pprof profiles on this address (off when empty); keep it on loopback." env:"LUFFY_PPROF_LISTEN"`
 }
 
 type cli struct {
@@ -41,6 +44,14 @@ func main() {
 		kong.UsageOnError(),
 	)
 	setupLogging(c.globals)
+	if c.PprofListen != "" {
+		go func() {
+			slog.Info("pprof serving", "addr", c.PprofListen)
+			if err := http.ListenAndServe(c.PprofListen, nil); err != nil {
+				slog.Error("pprof", "err", err)
+			}
+		}()
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	k.BindTo(ctx, (*context.Context)(nil))
 	err := k.Run(&c.globals)
