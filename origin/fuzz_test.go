@@ -23,6 +23,10 @@ func FuzzRequest(f *testing.F) {
 		{"PATCH", "/api/v1/admin/courses/1", "", `{"title":"t"}`},
 		{"DELETE", "/api/v1/admin/courses/%2e%2e", "", ""},
 		{"GET", "/api/v1/courses/9223372036854775807", "", ""},
+		{"GET", "/v/AAAA/abc123def456/master.m3u8", "", ""},
+		{"GET", "/v/AAAA/abc123def456/v1-720p/seg-00001.ts", "", ""},
+		{"GET", "/v/AAAA/abc123def456/v1-720p/key", "n=0", ""},
+		{"POST", "/api/v1/lessons/1/play", "", ""},
 	} {
 		f.Add(seed[0], seed[1], seed[2], []byte(seed[3]))
 	}

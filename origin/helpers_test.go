@@ -13,6 +13,7 @@ import (
 
 	"github.com/luffy-edu/luffy/accounts"
 	"github.com/luffy-edu/luffy/catalog"
+	"github.com/luffy-edu/luffy/storage"
 	"github.com/luffy-edu/luffy/storage/pgtest"
 )
 
@@ -44,7 +45,11 @@ func newTestOrigin(t testing.TB, n int) *testOrigin {
 
 func startOrigin(t testing.TB, db *pgtest.DB, cfg Config) *testOrigin {
 	t.Helper()
-	srv, err := New(cfg, db.Pool, db.URL)
+	objects, err := storage.OpenObjects(context.Background(), storage.ObjectConfig{})
+	if err != nil {
+		t.Fatalf("%v\nstart the local stack with `make stack`", err)
+	}
+	srv, err := New(context.Background(), cfg, Deps{Pool: db.Pool, PGURL: db.URL, Objects: objects})
 	if err != nil {
 		t.Fatal(err)
 	}

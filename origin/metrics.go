@@ -28,11 +28,13 @@ const (
 	routeMetrics
 	routeHealthz
 	routeReadyz
+	routeVideo
+	routePlay
 	numRoutes
 )
 
 var routeNames = [numRoutes]string{"unknown", "categories", "courses", "course", "auth_register", "auth_login",
-	"auth_logout", "auth_me", "admin_courses", "admin_course", "admin_reorder", "metrics", "healthz", "readyz"}
+	"auth_logout", "auth_me", "admin_courses", "admin_course", "admin_reorder", "metrics", "healthz", "readyz", "video", "lesson_play"}
 
 // statuses that get a pre-resolved counter, so that counting them allocates nothing.
 var commonStatuses = []int{200, 201, 304, 400, 401, 403, 404, 405, 408, 409, 413, 422, 429, 500, 503}
@@ -50,6 +52,8 @@ type metrics struct {
 	misses    prometheus.Counter
 	notifies  *prometheus.CounterVec
 	listening prometheus.Gauge
+
+	segmentHits, segmentMisses prometheus.Counter
 }
 
 func newMetrics(s *Server) *metrics {
@@ -76,6 +80,11 @@ func newMetrics(s *Server) *metrics {
 		Name: "luffy_origin_cache_invalidations_total", Help: "Invalidations received: course (named courses), all (whole catalog), flush (listener reconnected).",
 	}, []string{"kind"})
 	m.listening = prometheus.NewGauge(prometheus.GaugeOpts{Name: "luffy_origin_invalidation_listener_up", Help: "1 while the LISTEN connection for catalog changes is up; the cache is bypassed while it is 0."})
+	m.segmentHits = prometheus.NewCounter(prometheus.CounterOpts{Name: "luffy_origin_segment_cache_hits_total", Help: "HLS playlists and segments served from memory."})
+	m.segmentMisses = prometheus.NewCounter(prometheus.CounterOpts{Name: "luffy_origin_segment_cache_misses_total", Help: "HLS playlists and segments read from the object store."})
+	reg.MustRegister(m.segmentHits, m.segmentMisses,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "luffy_origin_segment_cache_bytes", Help: "Bytes of hot segments held in memory."},
+			func() float64 { return float64(s.hotObjects.Metrics.CostAdded() - s.hotObjects.Metrics.CostEvicted()) }))
 	rc := s.cache.c
 	reg.MustRegister(m.requests, latency, m.hits, m.misses, m.notifies, m.listening,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),

@@ -1,15 +1,19 @@
 package origin
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/dgraph-io/ristretto/v2"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/valyala/fasthttp"
@@ -18,6 +22,9 @@ import (
 
 	"github.com/luffy-edu/luffy/accounts"
 	"github.com/luffy-edu/luffy/catalog"
+	"github.com/luffy-edu/luffy/orders"
+	"github.com/luffy-edu/luffy/storage"
+	"github.com/luffy-edu/luffy/video"
 )
 
 // Config is the origin's configuration; the field help is the user documentation of
@@ -32,11 +39,20 @@ type Config struct {
 	StaleWhileRevalidate time.Duration `help:"Cache-Control stale-while-revalidate of catalog responses." default:"30s" env:"LUFFY_STALE_WHILE_REVALIDATE"`
 	StaleIfError         time.Duration `help:"Cache-Control stale-if-error of catalog responses: how long edges may serve them while origins fail." default:"24h" env:"LUFFY_STALE_IF_ERROR"`
 
-	MaxBodyBytes    int           `help:"Largest request body accepted; admin JSON bodies are further capped at 64 KiB." default:"1048576" env:"LUFFY_MAX_BODY_BYTES"`
-	ReadTimeout     time.Duration `help:"Time allowed to read a request, headers and body." default:"10s" env:"LUFFY_READ_TIMEOUT"`
-	WriteTimeout    time.Duration `help:"Time allowed to write a response." default:"10s" env:"LUFFY_WRITE_TIMEOUT"`
-	IdleTimeout     time.Duration `help:"Time a keep-alive connection may wait for its next request." default:"60s" env:"LUFFY_IDLE_TIMEOUT"`
-	TokenTTL        time.Duration `help:"Lifetime of a login's bearer token." default:"168h" env:"LUFFY_TOKEN_TTL"`
+	MaxBodyBytes      int           `help:"Largest request body accepted; admin JSON bodies are further capped at 64 KiB." default:"1048576" env:"LUFFY_MAX_BODY_BYTES"`
+	ReadTimeout       time.Duration `help:"Time allowed to read a request, headers and body." default:"10s" env:"LUFFY_READ_TIMEOUT"`
+	WriteTimeout      time.Duration `help:"Time allowed to write a response." default:"10s" env:"LUFFY_WRITE_TIMEOUT"`
+	IdleTimeout       time.Duration `help:"Time a keep-alive connection may wait for its next request." default:"60s" env:"LUFFY_IDLE_TIMEOUT"`
+	TokenTTL          time.Duration `help:"Lifetime of a login's bearer token." default:"168h" env:"LUFFY_TOKEN_TTL"`
+	EdgeURL           string        `name:"edge-url" help:"Base URL of the edge that playback URLs point at." default:"http://127.0.0.1:8081" env:"LUFFY_EDGE_URL"`
+	PlaybackTTL       time.Duration `help:"Lifetime of a playback token." default:"6h" env:"LUFFY_PLAYBACK_TTL"`
+	BindNetwork       bool          `help:"Bind playback tokens to the viewer's network (/24 or /48)." env:"LUFFY_BIND_NETWORK"`
+	TokenKey          string        `help:"Ed25519 seed (32 bytes, base64) that signs playback tokens; empty: the site's key kept in Postgres." env:"LUFFY_TOKEN_KEY"`
+	RefererHosts      []string      `help:"Sites that may embed the platform's video (subdomains included); other Referers get 403." default:"127.0.0.1,localhost,luffycity.com" env:"LUFFY_REFERER_HOSTS"`
+	RequireReferer    bool          `help:"Refuse video requests that carry no Referer (native apps and many players send none)." env:"LUFFY_REQUIRE_REFERER"`
+	TrustedProxies    []string      `help:"Networks of edges and proxies whose X-Forwarded-For names the viewer." default:"127.0.0.0/8,::1/128" env:"LUFFY_TRUSTED_PROXIES"`
+	SegmentCacheBytes int64         `help:"Byte budget of the in-process cache of hot HLS segments and playlists." default:"536870912" env:"LUFFY_SEGMENT_CACHE_BYTES"`
+
 	RequestTimeout  time.Duration `help:"Deadline of one request's database work." default:"5s" env:"LUFFY_REQUEST_TIMEOUT"`
 	ShutdownTimeout time.Duration `help:"On SIGTERM, time in-flight requests get to finish." default:"20s" env:"LUFFY_SHUTDOWN_TIMEOUT"`
 }
@@ -66,6 +82,27 @@ func (c *Config) setDefaults() {
 	d(&c.IdleTimeout, 60*time.Second)
 	d(&c.ShutdownTimeout, 20*time.Second)
 	d(&c.RequestTimeout, 5*time.Second)
+	d(&c.PlaybackTTL, 6*time.Hour)
+	if c.EdgeURL == "" {
+		c.EdgeURL = "http://127.0.0.1:8081"
+	}
+	c.EdgeURL = strings.TrimRight(c.EdgeURL, "/")
+	if c.RefererHosts == nil {
+		c.RefererHosts = []string{"127.0.0.1", "localhost", "luffycity.com"}
+	}
+	if c.TrustedProxies == nil {
+		c.TrustedProxies = []string{"127.0.0.0/8", "::1/128"}
+	}
+	if c.SegmentCacheBytes == 0 {
+		c.SegmentCacheBytes = 512 << 20
+	}
+}
+
+// Deps are the connections an origin serves from.
+type Deps struct {
+	Pool    *pgxpool.Pool
+	PGURL   string // for the LISTEN connection, which cannot come from the pool
+	Objects *storage.Objects
 }
 
 // Server is one origin process.
@@ -81,6 +118,17 @@ type Server struct {
 	srv      *fasthttp.Server
 	prom     fasthttp.RequestHandler
 
+	objects        *storage.Objects
+	enrollments    *orders.Enrollments
+	signer         *video.Signer
+	verifier       *video.Verifier
+	referers       video.RefererPolicy
+	trustedProxies []netip.Prefix
+	hotObjects     *ristretto.Cache[string, []byte]
+	seenObjects    *ristretto.Cache[string, struct{}] // doorkeeper: asked for once already
+	masters        *ristretto.Cache[string, *masterEntry]
+	objectLoads    singleflight.Group
+
 	cacheControl []byte
 	stopping     atomic.Bool
 	stopListen   context.CancelFunc
@@ -90,18 +138,62 @@ type Server struct {
 	stopOnce     sync.Once
 }
 
-// New builds an origin over an open pool; pgURL is used for the LISTEN connection.
-func New(cfg Config, pool *pgxpool.Pool, pgURL string) (*Server, error) {
+// New builds an origin.
+func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 	cfg.setDefaults()
+	pool := deps.Pool
 	cache, err := newRespCache(cfg.CacheBytes, cfg.CacheTTL)
 	if err != nil {
 		return nil, fmt.Errorf("response cache: %w", err)
 	}
+	seed, err := video.LoadSigningSeed(ctx, pool, cfg.TokenKey)
+	if err != nil {
+		return nil, err
+	}
+	signer, err := video.NewSigner(seed)
+	if err != nil {
+		return nil, err
+	}
+	verifier, err := video.NewVerifier(signer.PublicKey(), 1_000_000)
+	if err != nil {
+		return nil, err
+	}
+	var proxies []netip.Prefix
+	for _, p := range cfg.TrustedProxies {
+		pfx, err := netip.ParsePrefix(p)
+		if err != nil {
+			return nil, fmt.Errorf("trusted proxy %q: %w", p, err)
+		}
+		proxies = append(proxies, pfx)
+	}
+	hot, err := ristretto.NewCache(&ristretto.Config[string, []byte]{
+		NumCounters: max(cfg.SegmentCacheBytes/(256<<10)*10, 10_000), MaxCost: cfg.SegmentCacheBytes, BufferItems: 64, Metrics: true,
+	})
+	if err != nil {
+		return nil, err
+	}
+	seen, err := ristretto.NewCache(&ristretto.Config[string, struct{}]{NumCounters: 2_000_000, MaxCost: 200_000, BufferItems: 64})
+	if err != nil {
+		return nil, err
+	}
+	masters, err := ristretto.NewCache(&ristretto.Config[string, *masterEntry]{NumCounters: 100_000, MaxCost: 8 << 20, BufferItems: 64})
+	if err != nil {
+		return nil, err
+	}
 	s := &Server{
-		cfg: cfg, pool: pool, pgURL: pgURL,
-		catalog:  catalog.NewStore(pool),
-		accounts: accounts.NewService(pool, cfg.TokenTTL),
-		cache:    cache,
+		cfg: cfg, pool: pool, pgURL: deps.PGURL,
+		catalog:        catalog.NewStore(pool),
+		accounts:       accounts.NewService(pool, cfg.TokenTTL),
+		cache:          cache,
+		objects:        deps.Objects,
+		enrollments:    orders.NewEnrollments(pool),
+		signer:         signer,
+		verifier:       verifier,
+		referers:       video.RefererPolicy{Hosts: cfg.RefererHosts, RequireReferer: cfg.RequireReferer},
+		trustedProxies: proxies,
+		hotObjects:     hot,
+		seenObjects:    seen,
+		masters:        masters,
 		cacheControl: fmt.Appendf(nil, "public, max-age=%d, s-maxage=%d, stale-while-revalidate=%d, stale-if-error=%d",
 			int(cfg.MaxAge.Seconds()), int(cfg.SMaxAge.Seconds()), int(cfg.StaleWhileRevalidate.Seconds()), int(cfg.StaleIfError.Seconds())),
 	}
@@ -189,6 +281,7 @@ var (
 )
 
 const coursesPrefix = "/api/v1/courses/"
+const lessonsPrefix = "/api/v1/lessons/"
 const adminCoursesPrefix = "/api/v1/admin/courses/"
 
 func (s *Server) dispatch(ctx *fasthttp.RequestCtx) route {
@@ -250,6 +343,22 @@ func (s *Server) dispatch(ctx *fasthttp.RequestCtx) route {
 			s.serveCourse(ctx, path[len(coursesPrefix):])
 		}
 		return routeCourse
+	}
+	if len(path) > 3 && string(path[:3]) == "/v/" {
+		s.serveVideo(ctx)
+		return routeVideo
+	}
+	if len(path) > len(lessonsPrefix) && string(path[:len(lessonsPrefix)]) == lessonsPrefix {
+		rest := path[len(lessonsPrefix):]
+		id, ok := bytes.CutSuffix(rest, []byte("/play"))
+		if !ok {
+			writeError(ctx, errRouteNotFound)
+			return routeUnknown
+		}
+		if s.allow(ctx, "POST", methodPost) {
+			s.servePlay(ctx, id)
+		}
+		return routePlay
 	}
 	if len(path) > len(adminCoursesPrefix) && string(path[:len(adminCoursesPrefix)]) == adminCoursesPrefix {
 		if s.allow(ctx, "PATCH, DELETE", methodPatch, methodDelete) {

@@ -12,6 +12,7 @@ import (
 	"github.com/luffy-edu/luffy/catalog"
 	"github.com/luffy-edu/luffy/origin"
 	"github.com/luffy-edu/luffy/storage"
+	"github.com/luffy-edu/luffy/video"
 )
 
 func (g *globals) connect(ctx context.Context) (*pgxpool.Pool, error) {
@@ -28,6 +29,7 @@ func (migrateCmd) Run(g *globals, ctx context.Context) error {
 }
 
 type seedCmd struct {
+	Videos   bool   `help:"Ingest demo videos (ffmpeg test sources) for a free-preview and a paid lesson, and enroll student1." default:"true" negatable:"" env:"LUFFY_SEED_VIDEOS"`
 	Courses  int    `help:"Seeded courses the catalog should hold; 100000 makes a benchmark catalog." default:"240" env:"LUFFY_SEED_COURSES"`
 	Password string `help:"Password of the demo accounts admin, tutor1 and student1 (demo only)." default:"luffy-demo" env:"LUFFY_DEMO_PASSWORD"`
 }
@@ -43,10 +45,10 @@ func (c seedCmd) Run(g *globals, ctx context.Context) error {
 		return err
 	}
 	defer pool.Close()
-	return seed(ctx, pool, c)
+	return seed(ctx, pool, g.ObjectConfig, c)
 }
 
-func seed(ctx context.Context, pool *pgxpool.Pool, c seedCmd) error {
+func seed(ctx context.Context, pool *pgxpool.Pool, objectCfg storage.ObjectConfig, c seedCmd) error {
 	if c.Courses < 0 {
 		return fmt.Errorf("--courses must not be negative")
 	}
@@ -59,6 +61,15 @@ func seed(ctx context.Context, pool *pgxpool.Pool, c seedCmd) error {
 	res, err := catalog.Seed(ctx, pool, c.Courses)
 	if err != nil {
 		return err
+	}
+	if c.Videos {
+		objects, err := storage.OpenObjects(ctx, objectCfg)
+		if err != nil {
+			return err
+		}
+		if err := seedVideos(ctx, pool, objects, video.IngestConfig{}); err != nil {
+			return err
+		}
 	}
 	slog.Info("seeded", "courses_added", res.Courses, "chapters_added", res.Chapters, "lessons_added", res.Lessons,
 		"took", res.Took.String(), "accounts", "admin, tutor1, student1")
@@ -75,7 +86,11 @@ func (c originCmd) Run(g *globals, ctx context.Context) error {
 		return err
 	}
 	defer pool.Close()
-	srv, err := origin.New(c.Config, pool, g.PGURL)
+	objects, err := storage.OpenObjects(ctx, g.ObjectConfig)
+	if err != nil {
+		return err
+	}
+	srv, err := origin.New(ctx, c.Config, origin.Deps{Pool: pool, PGURL: g.PGURL, Objects: objects})
 	if err != nil {
 		return err
 	}
@@ -100,12 +115,20 @@ func (c upCmd) Run(g *globals, ctx context.Context) error {
 			return err
 		}
 		if n == 0 {
-			if err := seed(ctx, pool, seedCmd{Courses: 240, Password: c.Password}); err != nil {
+			if err := seed(ctx, pool, g.ObjectConfig, seedCmd{Courses: 240, Password: c.Password, Videos: true}); err != nil {
 				return err
 			}
 		}
 	}
-	srv, err := origin.New(c.Config, pool, g.PGURL)
+	objects, err := storage.OpenObjects(ctx, g.ObjectConfig)
+	if err != nil {
+		return err
+	}
+	// Until the edge tier runs in `up`, playback URLs point at the origin, which serves /v/ too.
+	if c.EdgeURL == "" || c.EdgeURL == "http://127.0.0.1:8081" {
+		c.EdgeURL = "http://" + c.Listen
+	}
+	srv, err := origin.New(ctx, c.Config, origin.Deps{Pool: pool, PGURL: g.PGURL, Objects: objects})
 	if err != nil {
 		return err
 	}
@@ -113,16 +136,19 @@ func (c upCmd) Run(g *globals, ctx context.Context) error {
 		return err
 	}
 	base := "http://" + srv.Addr()
+	var lesson int64
+	_ = pool.QueryRow(ctx, `SELECT id FROM lessons WHERE free_preview AND video_id IS NOT NULL AND deleted_at IS NULL ORDER BY id LIMIT 1`).Scan(&lesson)
 	fmt.Fprintf(os.Stdout, `
 Luffy is up.
   origin      %[1]s
   catalog     curl %[1]s/api/v1/categories
               curl '%[1]s/api/v1/courses?limit=5'
   login       curl -X POST %[1]s/api/v1/auth/login -d '{"username":"admin","password":"%[2]s"}'
+  video       curl -X POST %[1]s/api/v1/lessons/%[4]d/play   (a free preview; then: ffmpeg -i <url> -c copy out.mp4)
   metrics     %[1]s/metrics
   postgres    %[3]s
 Stop with Ctrl-C.
-`, base, c.Password, g.PGURL)
+`, base, c.Password, g.PGURL, lesson)
 	<-ctx.Done()
 	sctx, cancel := context.WithTimeout(context.Background(), c.ShutdownTimeout)
 	defer cancel()

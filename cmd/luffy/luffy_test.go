@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -231,4 +232,20 @@ func TestUpServesSeededCatalog(t *testing.T) {
 		t.Fatalf("demo login: %v %v", err, resp)
 	}
 	resp.Body.Close()
+
+	// the printed demo lesson plays: its master playlist is served
+	m := regexp.MustCompile(`/api/v1/lessons/(\d+)/play`).FindStringSubmatch(printed)
+	if m == nil || m[1] == "0" {
+		t.Fatalf("luffy up printed no playable lesson:\n%s", printed)
+	}
+	resp, err = http.Post("http://"+addr+"/api/v1/lessons/"+m[1]+"/play", "application/json", nil)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("play demo lesson %s: %v %v", m[1], err, resp)
+	}
+	var play struct{ URL string }
+	json.NewDecoder(resp.Body).Decode(&play)
+	resp.Body.Close()
+	if st, _, body, err := get(play.URL); err != nil || st != 200 || !strings.HasPrefix(string(body), "#EXTM3U") {
+		t.Fatalf("master playlist of the demo lesson: %d %v %.80s", st, err, body)
+	}
 }

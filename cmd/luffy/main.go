@@ -20,11 +20,12 @@ import (
 )
 
 type globals struct {
-	PGURL       string `name:"pg-url" help:"Postgres URL." default:"${pg_url}" env:"LUFFY_PG_URL"`
-	PGMaxConns  int32  `name:"pg-max-conns" help:"Postgres pool size (0: 4 per core, at least 16)." default:"0" env:"LUFFY_PG_MAX_CONNS"`
-	LogLevel    string `help:"Log level: debug, info, warn, error." default:"info" enum:"debug,info,warn,error" env:"LUFFY_LOG_LEVEL"`
-	LogFormat   string `help:"Log format: json or text." default:"json" enum:"json,text" env:"LUFFY_LOG_FORMAT"`
-	PprofListen string `name:"pprof-listen" help:"Serve Go's net/http/pprof profiles on this address (off when empty); keep it on loopback." env:"LUFFY_PPROF_LISTEN"`
+	storage.ObjectConfig `embed:""`
+	PGURL                string `name:"pg-url" help:"Postgres URL." default:"${pg_url}" env:"LUFFY_PG_URL"`
+	PGMaxConns           int32  `name:"pg-max-conns" help:"Postgres pool size (0: 4 per core, at least 16)." default:"0" env:"LUFFY_PG_MAX_CONNS"`
+	LogLevel             string `help:"Log level: debug, info, warn, error." default:"info" enum:"debug,info,warn,error" env:"LUFFY_LOG_LEVEL"`
+	LogFormat            string `help:"Log format: json or text." default:"json" enum:"json,text" env:"LUFFY_LOG_FORMAT"`
+	PprofListen          string `name:"pprof-listen" help:"Serve Go's net/http/pprof profiles on this address (off when empty); keep it on loopback." env:"LUFFY_PPROF_LISTEN"`
 }
 
 type cli struct {
@@ -32,7 +33,8 @@ type cli struct {
 	Origin  originCmd  `cmd:"" help:"Run the fasthttp application server: catalog, accounts, admin."`
 	Up      upCmd      `cmd:"" help:"Run the whole stack on this machine (migrate, seed if empty, origin) and print its URLs."`
 	Migrate migrateCmd `cmd:"" help:"Apply the embedded schema migrations."`
-	Seed    seedCmd    `cmd:"" help:"Load the demo catalog and accounts (or a large catalog with --courses)."`
+	Seed    seedCmd    `cmd:"" help:"Load the demo catalog, accounts and videos (or a large catalog with --courses)."`
+	Ingest  ingestCmd  `cmd:"" help:"Transcode a video into an encrypted HLS ladder, store it in MinIO and publish it for a lesson."`
 }
 
 func main() {
