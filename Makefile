@@ -52,6 +52,8 @@ fuzz:
 ## ARCHITECTURE.md arrives with `luffy bench`)
 bench: stack
 	$(GO) test -run='^$$' -bench=. -benchmem -count=5 ./origin/
+	$(GO) test -run='^$$' -bench=Verify -benchmem -count=5 ./video/
+	$(GO) test -run='^$$' -bench=IngestVsBareFFmpeg -benchtime=3x ./video/
 
 lint:
 	@test -z "$$(gofmt -l .)" || { gofmt -l .; echo "gofmt: the files above need formatting"; exit 1; }

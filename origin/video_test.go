@@ -28,7 +28,7 @@ type videoFixture struct {
 
 const fixtureSeconds = 8
 
-func newVideoFixture(t *testing.T) *videoFixture {
+func newVideoFixture(t testing.TB) *videoFixture {
 	t.Helper()
 	o := newTestOrigin(t, 6)
 	o.srv.cfg.EdgeURL = o.base // the origin serves /v/ itself; edges come later
@@ -63,7 +63,7 @@ func newVideoFixture(t *testing.T) *videoFixture {
 	return f
 }
 
-func (f *videoFixture) play(t *testing.T, lesson int64, token string) (string, response) {
+func (f *videoFixture) play(t testing.TB, lesson int64, token string) (string, response) {
 	t.Helper()
 	r := do(t, "POST", fmt.Sprintf("%s/api/v1/lessons/%d/play", f.base, lesson), token, nil)
 	var out struct {
