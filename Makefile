@@ -48,7 +48,8 @@ fuzz:
 		$(GO) test -run='^$$' -fuzz="^$$name\$$" -fuzztime=$(FUZZTIME) $$pkg; \
 	done
 
-## bench: the origin's cache-hit benchmarks (the 30k-connection capacity test of
+## bench: the origin's cache-hit and segment benchmarks, token verification and ingest
+## against bare ffmpeg (the 30k-connection capacity test of
 ## ARCHITECTURE.md arrives with `luffy bench`)
 bench: stack
 	$(GO) test -run='^$$' -bench=. -benchmem -count=5 ./origin/
