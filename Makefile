@@ -39,7 +39,8 @@ test: stack
 # Each fuzz target runs for FUZZTIME; a crasher is saved under testdata/fuzz and
 # becomes a regression case of plain `go test`.
 FUZZ_TARGETS := ./catalog:FuzzParseListQuery ./catalog:FuzzDecodeCursor ./origin:FuzzRequest \
-	./video:FuzzParseToken ./video:FuzzDecodeClaims ./video:FuzzParsePath
+	./video:FuzzParseToken ./video:FuzzDecodeClaims ./video:FuzzParsePath \
+	./edge:FuzzParseCacheControl ./edge:FuzzNormalizeKey ./internal/httprange:FuzzParse
 
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \

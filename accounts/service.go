@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"runtime"
 	"time"
 	"unicode/utf8"
 
@@ -38,6 +39,10 @@ var (
 	ErrInvalidCredentials = errors.New("wrong username or password")
 	ErrUnauthenticated    = errors.New("missing, expired or revoked token")
 	ErrUsernameTaken      = errors.New("username is taken")
+	// ErrBusy is a login or registration refused because password hashing is at capacity:
+	// each hash takes 19 MiB and tens of milliseconds of a core, so a flood of them must
+	// queue briefly or be turned away rather than take the process's memory.
+	ErrBusy = errors.New("too many sign-ins at once; retry shortly")
 )
 
 // ValidationError says which field of a registration is wrong and why.
@@ -53,6 +58,22 @@ type Service struct {
 	// dummyHash is checked against when a username is unknown, so a login takes as long
 	// for a missing user as for a wrong password and does not reveal who exists.
 	dummyHash string
+	// hashing bounds concurrent argon2 work (see ErrBusy).
+	hashing chan struct{}
+}
+
+// hashSlot waits up to a second for a hashing slot; release it with the returned func.
+func (s *Service) hashSlot(ctx context.Context) (func(), error) {
+	t := time.NewTimer(time.Second)
+	defer t.Stop()
+	select {
+	case s.hashing <- struct{}{}:
+		return func() { <-s.hashing }, nil
+	case <-t.C:
+		return nil, ErrBusy
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 }
 
 // NewService returns a Service over pool; tokens live ttl (default 7 days).
@@ -61,7 +82,7 @@ func NewService(pool *pgxpool.Pool, ttl time.Duration) *Service {
 		ttl = 7 * 24 * time.Hour
 	}
 	dummy, _ := HashPassword("no such user")
-	return &Service{pool: pool, TokenTTL: ttl, dummyHash: dummy}
+	return &Service{pool: pool, TokenTTL: ttl, dummyHash: dummy, hashing: make(chan struct{}, 2*runtime.NumCPU())}
 }
 
 func validUsername(s string) bool {
@@ -112,7 +133,12 @@ func (s *Service) EnsureUser(ctx context.Context, username, password string, rol
 }
 
 func (s *Service) upsert(ctx context.Context, username, password string, role Role, reset bool) (User, error) {
+	release, err := s.hashSlot(ctx)
+	if err != nil {
+		return User{}, err
+	}
 	hash, err := HashPassword(password)
+	release()
 	if err != nil {
 		return User{}, err
 	}
@@ -143,6 +169,14 @@ func (s *Service) upsert(ctx context.Context, username, password string, role Ro
 
 // Login checks a password and opens a session; it answers the bearer token.
 func (s *Service) Login(ctx context.Context, username, password string) (token string, expires time.Time, err error) {
+	if !validUsername(username) || len(password) > 128 {
+		return "", time.Time{}, ErrInvalidCredentials
+	}
+	release, err := s.hashSlot(ctx)
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	defer release()
 	var (
 		id   int64
 		hash string

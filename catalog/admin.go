@@ -302,6 +302,10 @@ func (s *Store) Reorder(ctx context.Context, by Actor, moves []Position) error {
 		ids[i], codes[i] = m.ID, m.SortCode
 	}
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		// rows are locked in id order, so two reorders of overlapping sets cannot deadlock
+		if _, err := tx.Exec(ctx, `SELECT id FROM courses WHERE id = ANY($1) ORDER BY id FOR UPDATE`, ids); err != nil {
+			return fmt.Errorf("lock courses: %w", err)
+		}
 		tag, err := tx.Exec(ctx, `
 			UPDATE courses c SET sort_code = m.sort_code
 			FROM unnest($1::bigint[], $2::int[]) AS m(id, sort_code)

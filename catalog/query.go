@@ -120,9 +120,19 @@ func ParseListQuery(category, typ, cursor, limit string) (ListQuery, error) {
 		q.After = &c
 	}
 	if limit != "" {
-		n, err := strconv.Atoi(limit)
-		if err != nil || n < 1 || len(limit) > 9 {
-			return q, &InputError{"limit", "must be an integer from 1 to " + strconv.Itoa(MaxLimit)}
+		bad := &InputError{"limit", "must be an integer from 1 to " + strconv.Itoa(MaxLimit)}
+		for i := 0; i < len(limit); i++ {
+			if limit[i] < '0' || limit[i] > '9' {
+				return q, bad
+			}
+		}
+		if len(limit) > 9 { // digits only, so simply huge: capped like any large limit
+			q.Limit = MaxLimit
+			return q, nil
+		}
+		n, _ := strconv.Atoi(limit)
+		if n < 1 {
+			return q, bad
 		}
 		q.Limit = min(n, MaxLimit)
 	}

@@ -36,7 +36,8 @@ func TestParseListQuery(t *testing.T) {
 	f("", "", "abc", "", ListQuery{}, "cursor")
 	f("", "", "", "0", ListQuery{}, "limit")
 	f("", "", "", "1e2", ListQuery{}, "limit")
-	f("", "", "", "+5", ListQuery{Limit: 5}, "")
+	f("", "", "", "+5", ListQuery{}, "limit")
+	f("", "", "", "99999999999999999999", ListQuery{Limit: MaxLimit}, "")
 }
 
 func TestCursorRoundTrip(t *testing.T) {

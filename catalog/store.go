@@ -50,6 +50,12 @@ func (s *Store) Categories(ctx context.Context) ([]Direction, error) {
 	return dirs, nil
 }
 
+// listableCategory keeps courses whose category and direction are enabled and not
+// deleted: hiding a category hides its courses everywhere.
+const listableCategory = `EXISTS (SELECT 1 FROM categories k JOIN categories d ON d.id = k.parent_id
+	WHERE k.id = c.category_id AND k.deleted_at IS NULL AND k.status = 'enabled'
+	  AND d.deleted_at IS NULL AND d.status = 'enabled')`
+
 const summaryColumns = `c.id, c.slug, c.title, c.subtitle, c.course_type, c.category_id, c.level, c.cover_url,
 	c.duration_seconds, c.sort_code,
 	(SELECT count(*) FROM lessons l WHERE l.course_id = c.id AND l.deleted_at IS NULL),
@@ -69,12 +75,16 @@ func (s *Store) Courses(ctx context.Context, q ListQuery) (Page, error) {
 		args = append(args, v)
 		return "$" + strconv.Itoa(len(args))
 	}
-	where = append(where, "c.deleted_at IS NULL", "c.status = 'published'")
+	where = append(where, "c.deleted_at IS NULL", "c.status = 'published'", listableCategory)
 	if q.CategoryID != 0 {
 		var ids []int64
+		// the category itself must be listable too: a disabled direction hides its children
 		err := s.pool.QueryRow(ctx, `
-			SELECT array_agg(id) FROM categories
-			WHERE (id = $1 OR parent_id = $1) AND deleted_at IS NULL AND status = 'enabled'`, q.CategoryID).Scan(&ids)
+			SELECT array_agg(c.id) FROM categories c LEFT JOIN categories p ON p.id = c.parent_id
+			WHERE (c.id = $1 OR c.parent_id = $1) AND c.deleted_at IS NULL AND c.status = 'enabled'
+			  AND (p.id IS NULL OR (p.deleted_at IS NULL AND p.status = 'enabled'))
+			  AND EXISTS (SELECT 1 FROM categories x WHERE x.id = $1 AND x.deleted_at IS NULL AND x.status = 'enabled')`,
+			q.CategoryID).Scan(&ids)
 		if err != nil {
 			return Page{}, fmt.Errorf("resolve category %d: %w", q.CategoryID, err)
 		}
@@ -137,7 +147,8 @@ func (s *Store) Course(ctx context.Context, id int64) (*Course, error) {
 	b.Queue(`SELECT `+summaryColumns+`, c.brief, c.updated_at,
 			k.id, k.parent_id, k.name, k.slug, k.sort_code, d.id, d.name, d.slug, d.sort_code
 		FROM courses c JOIN categories k ON k.id = c.category_id JOIN categories d ON d.id = k.parent_id
-		WHERE c.id = $1 AND c.deleted_at IS NULL AND c.status = 'published'`, id).QueryRow(func(r pgx.Row) error {
+		WHERE c.id = $1 AND c.deleted_at IS NULL AND c.status = 'published'
+		  AND k.deleted_at IS NULL AND k.status = 'enabled' AND d.deleted_at IS NULL AND d.status = 'enabled'`, id).QueryRow(func(r pgx.Row) error {
 		return r.Scan(&c.ID, &c.Slug, &c.Title, &c.Subtitle, &c.Type, &c.CategoryID, &c.Level, &c.CoverURL,
 			&c.DurationSeconds, &c.SortCode, &c.LessonCount, &c.PriceFromFen, &c.Brief, &c.UpdatedAt,
 			&c.Category.ID, &c.Category.ParentID, &c.Category.Name, &c.Category.Slug, &c.Category.SortCode,

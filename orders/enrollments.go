@@ -43,3 +43,12 @@ func (e *Enrollments) Grant(ctx context.Context, userID, courseID int64, until t
 	}
 	return nil
 }
+
+// GrantUsername is Grant for a user named by username (the demo seed knows names only).
+func (e *Enrollments) GrantUsername(ctx context.Context, username string, courseID int64, until time.Time, by string) error {
+	var id int64
+	if err := e.pool.QueryRow(ctx, `SELECT id FROM users WHERE lower(username) = lower($1) AND deleted_at IS NULL`, username).Scan(&id); err != nil {
+		return fmt.Errorf("find user %q: %w", username, err)
+	}
+	return e.Grant(ctx, id, courseID, until, by)
+}

@@ -166,6 +166,7 @@ func (s *Server) serveAdminCreate(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	s.cache.courseChanged(id) // read-your-writes here; NOTIFY tells the other origins
+	s.purgeEdges(courseKey(id), "courses")
 	writeJSON(ctx, fasthttp.StatusCreated, map[string]int64{"id": id})
 }
 
@@ -193,6 +194,7 @@ func (s *Server) serveAdminCourse(ctx *fasthttp.RequestCtx, rawID []byte) {
 		return
 	}
 	s.cache.courseChanged(id)
+	s.purgeEdges(courseKey(id), "courses")
 	writeJSON(ctx, fasthttp.StatusOK, map[string]int64{"id": id})
 }
 
@@ -212,8 +214,11 @@ func (s *Server) serveAdminReorder(ctx *fasthttp.RequestCtx) {
 		s.fail(ctx, err)
 		return
 	}
+	keys := []string{"courses"}
 	for _, p := range in.Items {
 		s.cache.courseChanged(p.ID)
+		keys = append(keys, courseKey(p.ID))
 	}
+	s.purgeEdges(keys...)
 	writeJSON(ctx, fasthttp.StatusOK, map[string]int{"updated": len(in.Items)})
 }

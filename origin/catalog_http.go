@@ -31,6 +31,7 @@ var (
 	valHit           = []byte("luffy-origin; hit")
 	valMiss          = []byte("luffy-origin; fwd=miss; stored")
 	valBypass        = []byte("luffy-origin; fwd=bypass")
+	valCoalesced     = []byte("luffy-origin; fwd=miss; collapsed")
 	contentTypeJSON  = []byte("application/json")
 	argCategory      = []byte("category")
 	argType          = []byte("type")
@@ -101,8 +102,13 @@ func (s *Server) serveCatalog(ctx *fasthttp.RequestCtx, kb *keyBuf, course int64
 	s.metrics.misses.Inc()
 	key := string(kb.b)
 	wasLive := s.cache.live.Load()
-	v, err, _ := s.renders.Do(key, func() (any, error) {
-		snap := s.cache.snapshot(course)
+	// The snapshot is taken before joining a flight and is part of its key: a request that
+	// arrives after a change committed never shares a render that started before it.
+	snap := s.cache.snapshot(course)
+	flight := key + "|" + strconv.FormatUint(snap.all, 10) + "." + strconv.FormatUint(snap.list, 10) + "." + strconv.FormatUint(snap.course, 10)
+	leader := false
+	v, err, _ := s.renders.Do(flight, func() (any, error) {
+		leader = true
 		e, err := s.render(s.dbctx(ctx), key, course, args)
 		if err != nil {
 			return nil, err
@@ -115,8 +121,11 @@ func (s *Server) serveCatalog(ctx *fasthttp.RequestCtx, kb *keyBuf, course int64
 		return
 	}
 	status := valMiss
-	if !wasLive {
+	switch {
+	case !wasLive:
 		status = valBypass
+	case !leader:
+		status = valCoalesced
 	}
 	s.writeEntry(ctx, v.(*entry), status)
 }
@@ -220,7 +229,8 @@ func (s *Server) writeEntry(ctx *fasthttp.RequestCtx, e *entry, cacheStatus []by
 
 var hdrIfNoneMatch = []byte("If-None-Match")
 
-// acceptsGzip is a cheap reading of Accept-Encoding: gzip offered and not refused by q=0.
+// acceptsGzip is a cheap reading of Accept-Encoding: gzip offered and not refused by a
+// q of zero ("gzip;q=0", "gzip; q=0.0").
 func acceptsGzip(ae []byte) bool {
 	i := bytes.Index(ae, valGzip)
 	if i < 0 {
@@ -230,11 +240,19 @@ func acceptsGzip(ae []byte) bool {
 	if j := bytes.IndexByte(rest, ','); j >= 0 {
 		rest = rest[:j]
 	}
-	q, ok := bytes.CutPrefix(bytes.TrimSpace(rest), []byte(";q="))
-	if !ok {
+	rest = bytes.TrimSpace(rest)
+	if len(rest) == 0 || rest[0] != ';' {
 		return true
 	}
-	q = bytes.TrimRight(q, "0") // "0", "0.0", "0.000" become "" or "0."
+	rest = bytes.TrimSpace(rest[1:])
+	if len(rest) < 2 || (rest[0] != 'q' && rest[0] != 'Q') {
+		return true
+	}
+	rest = bytes.TrimSpace(rest[1:])
+	if len(rest) == 0 || rest[0] != '=' {
+		return true
+	}
+	q := bytes.TrimRight(bytes.TrimSpace(rest[1:]), "0") // "0", "0.0", "0.000" become "" or "0."
 	return len(q) != 0 && string(q) != "0."
 }
 

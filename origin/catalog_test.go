@@ -285,7 +285,6 @@ func TestBadQueriesAnswer4xxJSON(t *testing.T) {
 	f("/api/v1/courses?limit=0", 400, "invalid_limit")
 	f("/api/v1/courses?limit=-3", 400, "invalid_limit")
 	f("/api/v1/courses?limit=ten", 400, "invalid_limit")
-	f("/api/v1/courses?limit=99999999999999999999", 400, "invalid_limit")
 	f("/api/v1/courses?cursor=garbage", 400, "invalid_cursor")
 	f("/api/v1/courses?cursor=djEuMS4x%00", 400, "invalid_cursor")
 	f("/api/v1/courses?category=abc", 400, "invalid_category")

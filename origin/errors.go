@@ -64,10 +64,21 @@ func classify(err error) *apiError {
 		return errf(fasthttp.StatusUnauthorized, "invalid_credentials", "%s", err.Error())
 	case errors.Is(err, accounts.ErrUnauthenticated):
 		return errUnauthenticated
+	case errors.Is(err, accounts.ErrBusy):
+		return errf(fasthttp.StatusTooManyRequests, "busy", "%s", err.Error())
+	case dataException(err):
+		return errf(fasthttp.StatusBadRequest, "invalid_input", "a value is not acceptable (%s)", err.Error())
 	case unavailable(err):
 		return errf(fasthttp.StatusServiceUnavailable, "unavailable", "the database is unavailable; retry shortly")
 	}
 	return nil
+}
+
+// dataException reports Postgres refusing a value a client sent (class 22: a NUL byte
+// in text, a number out of range).
+func dataException(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && len(pe.Code) == 5 && pe.Code[:2] == "22"
 }
 
 // unavailable reports errors that mean a dependency is down rather than a bug.
@@ -79,9 +90,10 @@ func unavailable(err error) bool {
 	}
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) {
-		// 57P: operator intervention (shutdown, restart); 08: connection exceptions; 53: resources.
+		// 57P: operator intervention (shutdown, restart); 08: connection exceptions;
+		// 53: resources; 40: a deadlock or serialization failure, which a retry clears.
 		c := pe.Code
-		return len(c) == 5 && (c[:3] == "57P" || c[:2] == "08" || c[:2] == "53")
+		return len(c) == 5 && (c[:3] == "57P" || c[:2] == "08" || c[:2] == "53" || c[:2] == "40")
 	}
 	return pgconn.SafeToRetry(err)
 }

@@ -3,6 +3,7 @@ package origin
 import (
 	"context"
 	"log/slog"
+	"net"
 	"strconv"
 	"strings"
 	"time"
@@ -33,8 +34,17 @@ func (s *Server) listenForChanges(ctx context.Context) {
 }
 
 func (s *Server) listenOnce(ctx context.Context) error {
+	cfg, err := pgx.ParseConfig(s.pgURL)
+	if err != nil {
+		return err
+	}
+	// The connection is idle between notifications; a peer that vanished without a reset
+	// (a partition, a host crash) must be noticed in seconds, not after the kernel's
+	// two-hour keepalive, or the cache would trust a listener that hears nothing.
+	d := &net.Dialer{Timeout: 5 * time.Second, KeepAliveConfig: net.KeepAliveConfig{Enable: true, Idle: 5 * time.Second, Interval: 2 * time.Second, Count: 3}}
+	cfg.DialFunc = d.DialContext
 	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	conn, err := pgx.Connect(cctx, s.pgURL)
+	conn, err := pgx.ConnectConfig(cctx, cfg)
 	cancel()
 	if err != nil {
 		return err

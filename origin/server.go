@@ -3,6 +3,7 @@ package origin
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -52,6 +53,9 @@ type Config struct {
 	RequireReferer    bool          `help:"Refuse video requests that carry no Referer (native apps and many players send none)." env:"LUFFY_REQUIRE_REFERER"`
 	TrustedProxies    []string      `help:"Networks of edges and proxies whose X-Forwarded-For names the viewer." default:"127.0.0.0/8,::1/128" env:"LUFFY_TRUSTED_PROXIES"`
 	SegmentCacheBytes int64         `help:"Byte budget of the in-process cache of hot HLS segments and playlists." default:"536870912" env:"LUFFY_SEGMENT_CACHE_BYTES"`
+
+	EdgePurgeURLs []string `name:"edge-purge-url" help:"Purge endpoints (http://edge/edge/purge) that admin writes notify, comma-separated." env:"LUFFY_EDGE_PURGE_URLS"`
+	PurgeSecret   string   `help:"Shared secret presented to the edges' purge endpoints." env:"LUFFY_PURGE_SECRET"`
 
 	RequestTimeout  time.Duration `help:"Deadline of one request's database work." default:"5s" env:"LUFFY_REQUEST_TIMEOUT"`
 	ShutdownTimeout time.Duration `help:"On SIGTERM, time in-flight requests get to finish." default:"20s" env:"LUFFY_SHUTDOWN_TIMEOUT"`
@@ -128,6 +132,7 @@ type Server struct {
 	seenObjects    *ristretto.Cache[string, struct{}] // doorkeeper: asked for once already
 	masters        *ristretto.Cache[string, *masterEntry]
 	objectLoads    singleflight.Group
+	purgeClient    fasthttp.Client
 
 	cacheControl []byte
 	stopping     atomic.Bool
@@ -237,6 +242,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	return nil
 }
 
+// PublicKey is the key that checks this origin's playback tokens, for edges.
+func (s *Server) PublicKey() []byte { return s.signer.PublicKey() }
+
 // Addr is the address the server listens on.
 func (s *Server) Addr() string { return s.ln.Addr().String() }
 
@@ -327,6 +335,12 @@ func (s *Server) dispatch(ctx *fasthttp.RequestCtx) route {
 			s.serveAdminReorder(ctx)
 		}
 		return routeAdminReorder
+	case "/api/v1/video/public-key":
+		// Public by nature: edges verify playback tokens with it and hold nothing secret.
+		if s.allow(ctx, "GET", methodGet) {
+			writeJSON(ctx, fasthttp.StatusOK, map[string]string{"public_key": base64.StdEncoding.EncodeToString(s.signer.PublicKey())})
+		}
+		return routePublicKey
 	case "/metrics":
 		s.prom(ctx)
 		return routeMetrics

@@ -16,6 +16,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/luffy-edu/luffy/accounts"
+	"github.com/luffy-edu/luffy/internal/httprange"
 	"github.com/luffy-edu/luffy/video"
 )
 
@@ -27,6 +28,9 @@ const (
 	masterTTL        = 2 * time.Second // a republish reaches origins' masters this fast
 	maxHotObjectSize = 32 << 20
 )
+
+// errTooLargeToHold marks an object too large to keep in memory: it is always streamed.
+var errTooLargeToHold = errors.New("object too large to hold in memory")
 
 var (
 	errVideoNotFound = &apiError{fasthttp.StatusNotFound, "not_found", "no such video file"}
@@ -197,12 +201,14 @@ func (s *Server) serveObject(ctx *fasthttp.RequestCtx, key, contentType string) 
 	s.metrics.segmentMisses.Inc()
 	if _, seen := s.seenObjects.Get(key); seen {
 		v, err, _ := s.objectLoads.Do(key, func() (any, error) { return s.loadObject(key) })
-		if err != nil {
+		if err == nil {
+			writeRanged(ctx, v.([]byte), contentType)
+			return
+		}
+		if !errors.Is(err, errTooLargeToHold) {
 			s.fail(ctx, err)
 			return
 		}
-		writeRanged(ctx, v.([]byte), contentType)
-		return
 	}
 	s.seenObjects.Set(key, struct{}{}, 1)
 	s.streamObject(ctx, key, contentType)
@@ -221,7 +227,7 @@ func (s *Server) loadObject(key string) ([]byte, error) {
 		return nil, objectError(key, err)
 	}
 	if st.Size > maxHotObjectSize {
-		return nil, fmt.Errorf("object %s is %d bytes, over the hot limit", key, st.Size)
+		return nil, errTooLargeToHold
 	}
 	body := make([]byte, st.Size)
 	if _, err := io.ReadFull(obj, body); err != nil {
@@ -246,7 +252,7 @@ func (s *Server) streamObject(ctx *fasthttp.RequestCtx, key, contentType string)
 		}
 		total = st.Size
 		var ok bool
-		if start, end, ranged, ok = parseRange(rangeHeader, total); !ok {
+		if start, end, ranged, ok = httprange.Parse(rangeHeader, total); !ok {
 			ctx.Response.Header.Set("Content-Range", "bytes */"+strconv.FormatInt(total, 10))
 			writeError(ctx, errf(fasthttp.StatusRequestedRangeNotSatisfiable, "bad_range", "range outside the file"))
 			return
@@ -291,7 +297,7 @@ func objectError(key string, err error) error {
 // writeRanged answers body, or the single byte range the client asked for.
 func writeRanged(ctx *fasthttp.RequestCtx, body []byte, contentType string) {
 	size := int64(len(body))
-	start, end, ranged, ok := parseRange(string(ctx.Request.Header.Peek("Range")), size)
+	start, end, ranged, ok := httprange.Parse(string(ctx.Request.Header.Peek("Range")), size)
 	if !ok {
 		ctx.Response.Header.Set("Content-Range", "bytes */"+strconv.FormatInt(size, 10))
 		writeError(ctx, errf(fasthttp.StatusRequestedRangeNotSatisfiable, "bad_range", "range outside the file"))
@@ -305,50 +311,6 @@ func writeRanged(ctx *fasthttp.RequestCtx, body []byte, contentType string) {
 	ctx.SetStatusCode(fasthttp.StatusPartialContent)
 	ctx.Response.Header.Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", start, end, size))
 	ctx.Response.SetBodyRaw(body[start : end+1])
-}
-
-// parseRange reads a single-range "bytes=" header against a file of size bytes: start
-// and end are inclusive. ok is false for a range that cannot be satisfied or is not one
-// byte range; ranged is false when there is no Range header.
-func parseRange(h string, size int64) (start, end int64, ranged, ok bool) {
-	if h == "" {
-		return 0, 0, false, true
-	}
-	spec, found := strings.CutPrefix(h, "bytes=")
-	if !found || strings.Contains(spec, ",") {
-		return 0, 0, false, false
-	}
-	a, b, found := strings.Cut(strings.TrimSpace(spec), "-")
-	if !found {
-		return 0, 0, false, false
-	}
-	num := func(s string) (int64, bool) {
-		if s == "" || len(s) > 15 {
-			return 0, false
-		}
-		n, err := strconv.ParseInt(s, 10, 64)
-		return n, err == nil && n >= 0
-	}
-	if a == "" { // a suffix: the last b bytes
-		n, ok := num(b)
-		if !ok || n == 0 || size == 0 {
-			return 0, 0, false, false
-		}
-		return max(size-n, 0), size - 1, true, true
-	}
-	start, ok = num(a)
-	if !ok || start >= size {
-		return 0, 0, false, false
-	}
-	end = size - 1
-	if b != "" {
-		e, ok := num(b)
-		if !ok || e < start {
-			return 0, 0, false, false
-		}
-		end = min(e, size-1)
-	}
-	return start, end, true, true
 }
 
 // servePlay grants a playback URL: for anyone on a free-preview lesson, for an enrolled

@@ -54,8 +54,11 @@ func ParseRenditionPath(s string) (version int, name string, err error) {
 	if !ok || len(v) < 2 || v[0] != 'v' || !ValidRenditionName(n) {
 		return 0, "", fmt.Errorf("not a rendition path: %q", s)
 	}
+	if !allDigits(v[1:]) || len(v) > 10 {
+		return 0, "", fmt.Errorf("not a rendition path: %q", s)
+	}
 	version, err = strconv.Atoi(v[1:])
-	if err != nil || version <= 0 || version > 1<<30 || v[1] == '0' {
+	if err != nil || version <= 0 || v[1] == '0' {
 		return 0, "", fmt.Errorf("not a rendition path: %q", s)
 	}
 	return version, n, nil
@@ -66,3 +69,14 @@ func SegmentName(i int) string { return fmt.Sprintf("seg-%05d.ts", i) }
 
 // KeyURI is the URI, relative to a media playlist, of key n.
 func KeyURI(n int) string { return "key?n=" + strconv.Itoa(n) }
+
+// allDigits reports whether s is ASCII digits only: strconv accepts a sign, and "+1"
+// must not be a second name for the same file (each name would be its own cache entry).
+func allDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return len(s) > 0
+}

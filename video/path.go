@@ -81,7 +81,7 @@ func ParsePath(path string) (Request, error) {
 
 // ParseKeyIndex parses the n of key?n=K.
 func ParseKeyIndex(s string) (int, error) {
-	if len(s) == 0 || len(s) > 6 || (len(s) > 1 && s[0] == '0') {
+	if !allDigits(s) || len(s) > 6 || (len(s) > 1 && s[0] == '0') {
 		return 0, ErrNoSuchPath
 	}
 	n, err := strconv.Atoi(s)

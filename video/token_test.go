@@ -81,7 +81,7 @@ func TestParsePath(t *testing.T) {
 		"/v/TOK/abc123/../master.m3u8", "/v/TOK/ABC123/master.m3u8", "/v//abc123/master.m3u8",
 		"/v/TOK/abc123/v0-720p/index.m3u8", "/v/TOK/abc123/v2-720p/seg-1.ts", "/v/TOK/abc123/v2-720p/seg-0001a.ts",
 		"/v/TOK/abc123/v2-720p/index.m3u8/x", "/v/TOK/abc123/v2-72%2fp/index.m3u8", "/v/TOK/abc123/v2-720p/..",
-		"/v/TOK/abc123", "/x/TOK/abc123/master.m3u8", "/v/TOK/abc123/v02-720p/key",
+		"/v/TOK/abc123", "/x/TOK/abc123/master.m3u8", "/v/TOK/abc123/v02-720p/key", "/v/TOK/abc123/v+1-720p/index.m3u8", "/v/TOK/abc123/v-1-720p/index.m3u8",
 	} {
 		f(bad, Request{}, true)
 	}

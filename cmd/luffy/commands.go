@@ -2,14 +2,20 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"os"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/luffy-edu/luffy/accounts"
 	"github.com/luffy-edu/luffy/catalog"
+	"github.com/luffy-edu/luffy/edge"
 	"github.com/luffy-edu/luffy/origin"
 	"github.com/luffy-edu/luffy/storage"
 	"github.com/luffy-edu/luffy/video"
@@ -97,8 +103,21 @@ func (c originCmd) Run(g *globals, ctx context.Context) error {
 	return runServices(ctx, c.ShutdownTimeout, srv)
 }
 
+type edgeCmd struct {
+	edge.Config `embed:""`
+}
+
+func (c edgeCmd) Run(g *globals, ctx context.Context) error {
+	srv, err := edge.New(c.Config)
+	if err != nil {
+		return err
+	}
+	return runServices(ctx, 20*time.Second, srv)
+}
+
 type upCmd struct {
 	origin.Config `embed:"" prefix:"origin-"`
+	EdgeListen    string `help:"Address of the edge in front of the origin." default:"127.0.0.1:8081" env:"LUFFY_UP_EDGE_LISTEN"`
 	Seed          bool   `help:"Seed the demo catalog and accounts when the catalog is empty." default:"true" negatable:"" env:"LUFFY_UP_SEED"`
 	Password      string `help:"Password of the demo accounts when seeding." default:"luffy-demo" env:"LUFFY_DEMO_PASSWORD"`
 }
@@ -124,10 +143,15 @@ func (c upCmd) Run(g *globals, ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	// Until the edge tier runs in `up`, playback URLs point at the origin, which serves /v/ too.
-	if c.EdgeURL == "" || c.EdgeURL == "http://127.0.0.1:8081" {
-		c.EdgeURL = "http://" + c.Listen
+	// The edge and the origin share a purge secret made for this run, and playback URLs
+	// point at the edge.
+	secret := make([]byte, 24)
+	if _, err := rand.Read(secret); err != nil {
+		return err
 	}
+	c.PurgeSecret = base64.RawURLEncoding.EncodeToString(secret)
+	c.EdgeURL = "http://" + c.EdgeListen
+	c.EdgePurgeURLs = []string{"http://" + c.EdgeListen + "/edge/purge"}
 	srv, err := origin.New(ctx, c.Config, origin.Deps{Pool: pool, PGURL: g.PGURL, Objects: objects})
 	if err != nil {
 		return err
@@ -135,12 +159,22 @@ func (c upCmd) Run(g *globals, ctx context.Context) error {
 	if err := srv.Start(ctx); err != nil {
 		return err
 	}
-	base := "http://" + srv.Addr()
+	edgeSrv, err := edge.New(edge.Config{
+		Listen: c.EdgeListen, Origins: []string{"http://" + srv.Addr()}, PurgeSecret: c.PurgeSecret,
+		TokenPublicKey: base64.StdEncoding.EncodeToString(srv.PublicKey()),
+	})
+	if err != nil {
+		return err
+	}
+	if err := edgeSrv.Start(ctx); err != nil {
+		return err
+	}
+	base := "http://" + edgeSrv.Addr()
 	var lesson int64
 	_ = pool.QueryRow(ctx, `SELECT id FROM lessons WHERE free_preview AND video_id IS NOT NULL AND deleted_at IS NULL ORDER BY id LIMIT 1`).Scan(&lesson)
 	fmt.Fprintf(os.Stdout, `
 Luffy is up.
-  origin      %[1]s
+  edge        %[1]s   (origin: http://%[5]s)
   catalog     curl %[1]s/api/v1/categories
               curl '%[1]s/api/v1/courses?limit=5'
   login       curl -X POST %[1]s/api/v1/auth/login -d '{"username":"admin","password":"%[2]s"}'
@@ -148,9 +182,18 @@ Luffy is up.
   metrics     %[1]s/metrics
   postgres    %[3]s
 Stop with Ctrl-C.
-`, base, c.Password, g.PGURL, lesson)
+`, base, c.Password, redactURL(g.PGURL), lesson, srv.Addr())
 	<-ctx.Done()
 	sctx, cancel := context.WithTimeout(context.Background(), c.ShutdownTimeout)
 	defer cancel()
-	return srv.Stop(sctx)
+	return errors.Join(edgeSrv.Stop(sctx), srv.Stop(sctx))
+}
+
+// redactURL hides a password in a URL before it is printed.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	return u.Redacted()
 }

@@ -31,7 +31,8 @@ type globals struct {
 type cli struct {
 	globals
 	Origin  originCmd  `cmd:"" help:"Run the fasthttp application server: catalog, accounts, admin."`
-	Up      upCmd      `cmd:"" help:"Run the whole stack on this machine (migrate, seed if empty, origin) and print its URLs."`
+	Edge    edgeCmd    `cmd:"" help:"Run a CDN node in front of one or more origins."`
+	Up      upCmd      `cmd:"" help:"Run the whole stack on this machine (migrate, seed if empty, origin, edge) and print its URLs."`
 	Migrate migrateCmd `cmd:"" help:"Apply the embedded schema migrations."`
 	Seed    seedCmd    `cmd:"" help:"Load the demo catalog, accounts and videos (or a large catalog with --courses)."`
 	Ingest  ingestCmd  `cmd:"" help:"Transcode a video into an encrypted HLS ladder, store it in MinIO and publish it for a lesson."`

@@ -2,13 +2,10 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"log/slog"
 	"os"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/luffy-edu/luffy/orders"
@@ -47,48 +44,11 @@ func (c ingestCmd) Run(g *globals, ctx context.Context) error {
 	return nil
 }
 
-// seedVideos gives the first paid course a free-preview and a paid lesson with video, and
-// enrolls student1 in it, so that a fresh `make run` has something to watch. Lessons that
-// already have a video are left alone.
+// seedVideos ingests the demo videos and enrolls student1 in their course.
 func seedVideos(ctx context.Context, pool *pgxpool.Pool, objects *storage.Objects, cfg video.IngestConfig) error {
-	var seeded bool
-	if err := pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM lessons WHERE video_id IS NOT NULL AND created_by_name = 'seed')`).Scan(&seeded); err != nil || seeded {
+	course, err := video.SeedDemo(ctx, pool, video.NewIngester(pool, objects, cfg))
+	if err != nil || course == 0 {
 		return err
 	}
-	var courseID, freeLesson, paidLesson int64
-	err := pool.QueryRow(ctx, `
-		SELECT c.id,
-			(SELECT id FROM lessons WHERE course_id = c.id AND free_preview AND video_id IS NULL ORDER BY sort_code, id LIMIT 1),
-			(SELECT id FROM lessons WHERE course_id = c.id AND NOT free_preview AND video_id IS NULL ORDER BY sort_code, id LIMIT 1)
-		FROM courses c WHERE c.course_type <> 'free' AND c.deleted_at IS NULL AND c.created_by_name = 'seed'
-		  AND NOT EXISTS (SELECT 1 FROM lessons l WHERE l.course_id = c.id AND l.video_id IS NOT NULL)
-		ORDER BY c.sort_code, c.id LIMIT 1`).Scan(&courseID, &freeLesson, &paidLesson)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("pick demo lessons: %w", err)
-	}
-	dir, err := os.MkdirTemp("", "luffy-demo-video")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(dir)
-	in := video.NewIngester(pool, objects, cfg)
-	for i, lesson := range []int64{freeLesson, paidLesson} {
-		src, err := video.DemoSource(ctx, cfg.FFmpeg, dir, 24+6*i, fmt.Sprintf("demo-%d", i+1))
-		if err != nil {
-			return err
-		}
-		res, err := in.Ingest(ctx, src, video.IngestOptions{LessonID: lesson, Title: fmt.Sprintf("演示视频 %d", i+1), Actor: "seed"})
-		if err != nil {
-			return fmt.Errorf("ingest demo video for lesson %d: %w", lesson, err)
-		}
-		slog.Info("seeded video", "lesson", lesson, "video", res.VideoID, "took", res.Took.String())
-	}
-	var student int64
-	if err := pool.QueryRow(ctx, `SELECT id FROM users WHERE username = 'student1' AND deleted_at IS NULL`).Scan(&student); err != nil {
-		return fmt.Errorf("find student1: %w", err)
-	}
-	return orders.NewEnrollments(pool).Grant(ctx, student, courseID, time.Time{}, "seed")
+	return orders.NewEnrollments(pool).GrantUsername(ctx, "student1", course, time.Time{}, "seed")
 }

@@ -1,0 +1,353 @@
+package edge
+
+import (
+	"bytes"
+	"errors"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/luffy-edu/luffy/internal/httprange"
+)
+
+// Encoding classes in cache keys: the origin answers gzip clients with gzip, so
+// Vary: Accept-Encoding comes down to two variants.
+const (
+	encGzip     = 'g'
+	encIdentity = 'i'
+)
+
+var (
+	hdrCacheStatus = []byte("Cache-Status")
+	hdrCacheCtl    = []byte("Cache-Control")
+	hdrETag        = []byte("ETag")
+	hdrContentEnc  = []byte("Content-Encoding")
+	hdrSurrogate   = []byte("Surrogate-Key")
+	hdrVary        = []byte("Vary")
+	hdrAge         = []byte("Age")
+	hdrAcceptEnc   = []byte("Accept-Encoding")
+	hdrINM         = []byte("If-None-Match")
+	hdrRange       = []byte("Range")
+	valGzip        = []byte("gzip")
+	valHit         = []byte("luffy-edge; hit")
+	valStale       = []byte("luffy-edge; hit; fwd=stale")
+	valStaleError  = []byte("luffy-edge; hit; fwd=miss; detail=stale-if-error")
+	valMiss        = []byte("luffy-edge; fwd=miss; stored")
+	valMissNoStore = []byte("luffy-edge; fwd=miss")
+	valRevalidated = []byte("luffy-edge; fwd=stale; fwd-status=304; stored")
+	valPass        = []byte("luffy-edge; fwd=bypass")
+)
+
+type keyBuf struct{ b []byte }
+
+var keyBufs = sync.Pool{New: func() any { return &keyBuf{b: make([]byte, 0, 512)} }}
+
+// cacheKey appends the key of a request: its encoding class, then the normalized path
+// and query. The host is left out: an edge serves one site under whatever names point at
+// it, and a purge by URL must reach the entry whichever name filled it.
+func cacheKey(dst []byte, enc byte, path, query []byte) []byte {
+	dst = append(dst, enc, '|')
+	return NormalizeKey(dst, nil, path, query)
+}
+
+func acceptsGzip(ae []byte) bool { return bytes.Contains(ae, valGzip) }
+
+func (s *Server) cacheStatus(ctx *fasthttp.RequestCtx, v []byte) {
+	ctx.Response.Header.SetCanonical(hdrCacheStatus, v)
+}
+
+// serveCacheable answers a GET or HEAD from the cache, fetching on a miss. key is the
+// cache key for video files (built by the caller without the token); nil means "derive
+// it from the request".
+func (s *Server) serveCacheable(ctx *fasthttp.RequestCtx, key []byte) {
+	kb := keyBufs.Get().(*keyBuf)
+	defer keyBufs.Put(kb)
+	if key == nil {
+		enc := byte(encIdentity)
+		if acceptsGzip(ctx.Request.Header.PeekBytes(hdrAcceptEnc)) {
+			enc = encGzip
+		}
+		kb.b = cacheKey(kb.b[:0], enc, ctx.Request.URI().PathOriginal(), ctx.URI().QueryString())
+		key = kb.b
+	}
+	now := time.Now()
+	e, ok := s.cache.Get(key)
+	if ok && bytes.Equal(e.key, key) {
+		if e.fresh(now) {
+			s.metrics.hits.Inc()
+			s.writeEntry(ctx, e, valHit, now)
+			return
+		}
+		if e.staleWhileRevalidate(now) {
+			s.metrics.stale.Inc()
+			s.writeEntry(ctx, e, valStale, now)
+			if e.refreshing.CompareAndSwap(false, true) {
+				s.refresh(ctx, e)
+			}
+			return
+		}
+	} else {
+		e = nil
+	}
+	s.metrics.misses.Inc()
+	fresh, err := s.lookupOrFetch(key, &ctx.Request, e)
+	switch {
+	case err == nil:
+		status := valMiss
+		if fresh.ttl == 0 {
+			status = valMissNoStore
+		} else if e != nil && bytes.Equal(fresh.body, e.body) && fresh.stored != e.stored && len(e.etag) > 0 {
+			status = valRevalidated
+		}
+		s.writeEntry(ctx, fresh, status, time.Now())
+	case e != nil && e.staleIfError(now):
+		s.metrics.staleErrors.Inc()
+		s.writeEntry(ctx, e, valStaleError, now)
+	default:
+		s.cacheStatus(ctx, valMissNoStore)
+		writeError(ctx, fasthttp.StatusBadGateway, "origin_unavailable", "no origin could answer: "+err.Error())
+	}
+}
+
+// refresh revalidates a stale entry in the background, once.
+func (s *Server) refresh(ctx *fasthttp.RequestCtx, stale *entry) {
+	req := fasthttp.AcquireRequest()
+	ctx.Request.CopyTo(req)
+	key := append([]byte(nil), stale.key...)
+	s.bg.Add(1)
+	go func() {
+		defer s.bg.Done()
+		defer fasthttp.ReleaseRequest(req)
+		defer stale.refreshing.Store(false)
+		s.metrics.refreshes.Inc()
+		_, _ = s.lookupOrFetch(key, req, stale)
+	}()
+}
+
+// lookupOrFetch fetches key from an origin, one fetch per key at a time: concurrent
+// callers wait for the one in flight and share its answer.
+func (s *Server) lookupOrFetch(key []byte, req *fasthttp.Request, stale *entry) (*entry, error) {
+	leader := false
+	v, err, _ := s.flights.Do(string(key), func() (any, error) {
+		leader = true
+		return s.fetch(key, req, stale)
+	})
+	if !leader {
+		s.metrics.coalesced.Inc()
+	}
+	if err != nil {
+		return nil, err
+	}
+	return v.(*entry), nil
+}
+
+var errOrigin = errors.New("origin error")
+
+// fetch asks the origins (in consistent-hash order, failing over) for key, and stores a
+// cacheable answer. A stale entry with an ETag is revalidated with If-None-Match.
+func (s *Server) fetch(key []byte, in *fasthttp.Request, stale *entry) (*entry, error) {
+	gen := s.purgeGen.Load()
+	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(req)
+	defer fasthttp.ReleaseResponse(resp)
+	req.Header.SetMethod("GET")
+	req.SetRequestURIBytes(in.URI().RequestURI())
+	req.Header.DisableNormalizing()
+	if key[0] == encGzip {
+		req.Header.SetBytesKV(hdrAcceptEnc, valGzip)
+	}
+	if ref := in.Header.Referer(); len(ref) > 0 {
+		req.Header.SetRefererBytes(ref)
+	}
+	if xff := in.Header.Peek("X-Forwarded-For"); len(xff) > 0 {
+		req.Header.SetBytesV("X-Forwarded-For", xff)
+	}
+	if stale != nil && len(stale.etag) > 0 {
+		req.Header.SetBytesKV(hdrINM, stale.etag)
+	}
+	// Both encoding variants of a URL go to the same origin, whose cache holds both.
+	hashKey := key
+	if len(key) > 2 && key[1] == '|' && (key[0] == encGzip || key[0] == encIdentity) {
+		hashKey = key[2:]
+	}
+	var lastErr error = errOrigin
+	for attempt := 0; ; attempt++ {
+		o, ok := s.pool.Pick(hashKey, attempt)
+		if !ok {
+			return nil, lastErr
+		}
+		c := s.clients[o]
+		req.SetHost(o.Addr)
+		start := time.Now()
+		err := c.DoTimeout(req, resp, s.cfg.OriginTimeout)
+		s.metrics.originLatency.Observe(time.Since(start).Seconds())
+		if err != nil {
+			o.ReportFailure()
+			lastErr = err
+			continue
+		}
+		if resp.StatusCode() >= 500 {
+			o.ReportFailure()
+			lastErr = errors.New("origin answered " + itoa(resp.StatusCode()))
+			continue
+		}
+		o.ReportSuccess()
+		s.metrics.originBytes.Add(float64(len(resp.Body())))
+		break
+	}
+	now := time.Now()
+	if resp.StatusCode() == fasthttp.StatusNotModified && stale != nil {
+		e := stale.renewed(now, ParseCacheControl(resp.Header.PeekBytes(hdrCacheCtl)))
+		s.store(e, gen)
+		return e, nil
+	}
+	e := entryFrom(key, resp, now)
+	switch {
+	case resp.StatusCode() == fasthttp.StatusOK:
+		d := ParseCacheControl(resp.Header.PeekBytes(hdrCacheCtl))
+		if !d.Storable() || len(resp.Header.PeekBytes([]byte("Set-Cookie"))) > 0 {
+			return e, nil // ttl 0: served once, not stored
+		}
+		e.ttl, e.swr, e.sie = d.TTL(), d.StaleWhileRevalidate, d.StaleIfError
+	case resp.StatusCode() == fasthttp.StatusNotFound:
+		if d := ParseCacheControl(resp.Header.PeekBytes(hdrCacheCtl)); !d.NoStore && !d.Private {
+			e.ttl = s.cfg.NegativeTTL
+		}
+	}
+	if e.ttl > 0 {
+		s.store(e, gen)
+	}
+	return e, nil
+}
+
+// store caches e unless a purge happened since its fetch began.
+func (s *Server) store(e *entry, gen uint64) {
+	if s.purgeGen.Load() != gen {
+		return
+	}
+	e.gen = gen
+	if s.cache.SetWithTTL(e.key, e, e.cost(), e.retention()) {
+		s.index.add(e)
+	}
+}
+
+func entryFrom(key []byte, resp *fasthttp.Response, now time.Time) *entry {
+	h := &resp.Header
+	e := &entry{
+		key:             append([]byte(nil), key...),
+		status:          resp.StatusCode(),
+		contentType:     append([]byte(nil), h.ContentType()...),
+		contentEncoding: append([]byte(nil), h.PeekBytes(hdrContentEnc)...),
+		etag:            append([]byte(nil), h.PeekBytes(hdrETag)...),
+		cacheControl:    append([]byte(nil), h.PeekBytes(hdrCacheCtl)...),
+		surrogate:       append([]byte(nil), h.PeekBytes(hdrSurrogate)...),
+		vary:            append([]byte(nil), h.PeekBytes(hdrVary)...),
+		body:            append([]byte(nil), resp.Body()...),
+		stored:          now,
+	}
+	e.surrogateKeys = strings.Fields(string(e.surrogate))
+	return e
+}
+
+// renewed is a copy of e that a 304 made fresh again.
+func (e *entry) renewed(now time.Time, d Directives) *entry {
+	n := &entry{key: e.key, status: e.status, contentType: e.contentType, contentEncoding: e.contentEncoding,
+		etag: e.etag, cacheControl: e.cacheControl, surrogate: e.surrogate, vary: e.vary, body: e.body,
+		surrogateKeys: e.surrogateKeys, stored: now, ttl: e.ttl, swr: e.swr, sie: e.sie}
+	if d.Storable() {
+		n.ttl, n.swr, n.sie = d.TTL(), d.StaleWhileRevalidate, d.StaleIfError
+	}
+	return n
+}
+
+// writeEntry answers from an entry: 304 on a matching If-None-Match, a byte range when
+// asked for one.
+func (s *Server) writeEntry(ctx *fasthttp.RequestCtx, e *entry, cacheStatus []byte, now time.Time) {
+	h := &ctx.Response.Header
+	h.SetCanonical(hdrCacheStatus, cacheStatus)
+	if len(e.cacheControl) > 0 {
+		h.SetCanonical(hdrCacheCtl, e.cacheControl)
+	}
+	if len(e.etag) > 0 {
+		h.SetCanonical(hdrETag, e.etag)
+	}
+	if len(e.surrogate) > 0 {
+		h.SetCanonical(hdrSurrogate, e.surrogate)
+	}
+	if len(e.vary) > 0 {
+		h.SetCanonical(hdrVary, e.vary)
+	}
+	if age := now.Sub(e.stored); age >= time.Second {
+		var buf [20]byte
+		h.SetCanonical(hdrAge, fasthttp.AppendUint(buf[:0], int(age.Seconds())))
+	}
+	if inm := ctx.Request.Header.PeekBytes(hdrINM); len(inm) > 0 && len(e.etag) > 0 && bytes.Contains(inm, e.etag) && e.status == 200 {
+		ctx.SetStatusCode(fasthttp.StatusNotModified)
+		return
+	}
+	ctx.SetStatusCode(e.status)
+	h.SetContentTypeBytes(e.contentType)
+	if len(e.contentEncoding) > 0 {
+		h.SetCanonical(hdrContentEnc, e.contentEncoding)
+	}
+	s.metrics.cacheBytes.Add(float64(len(e.body)))
+	if rh := ctx.Request.Header.PeekBytes(hdrRange); len(rh) > 0 && e.status == 200 {
+		start, end, ranged, ok := httprange.Parse(string(rh), int64(len(e.body)))
+		if !ok {
+			writeError(ctx, fasthttp.StatusRequestedRangeNotSatisfiable, "bad_range", "range outside the file")
+			return
+		}
+		if ranged {
+			ctx.SetStatusCode(fasthttp.StatusPartialContent)
+			h.Set("Content-Range", "bytes "+itoa(int(start))+"-"+itoa(int(end))+"/"+itoa(len(e.body)))
+			ctx.Response.SetBodyRaw(e.body[start : end+1])
+			return
+		}
+	}
+	ctx.Response.SetBodyRaw(e.body)
+}
+
+// pass proxies a request the edge does not cache (writes, content keys) to an origin.
+func (s *Server) pass(ctx *fasthttp.RequestCtx) {
+	s.cacheStatus(ctx, valPass)
+	req := fasthttp.AcquireRequest()
+	defer fasthttp.ReleaseRequest(req)
+	ctx.Request.CopyTo(req)
+	req.Header.Set("X-Forwarded-For", clientIP(ctx))
+	kb := keyBufs.Get().(*keyBuf)
+	defer keyBufs.Put(kb)
+	kb.b = append(kb.b[:0], ctx.Path()...)
+	for attempt := 0; ; attempt++ {
+		o, ok := s.pool.Pick(kb.b, attempt)
+		if !ok {
+			writeError(ctx, fasthttp.StatusBadGateway, "origin_unavailable", "no origin could answer")
+			return
+		}
+		req.SetHost(o.Addr)
+		err := s.clients[o].DoTimeout(req, &ctx.Response, s.cfg.OriginTimeout)
+		if err != nil {
+			o.ReportFailure()
+			// a request that may have reached the origin is not sent twice
+			if !idempotent(ctx.Method()) {
+				writeError(ctx, fasthttp.StatusBadGateway, "origin_unavailable", "the origin did not answer")
+				return
+			}
+			continue
+		}
+		o.ReportSuccess()
+		s.cacheStatus(ctx, valPass)
+		return
+	}
+}
+
+func idempotent(m []byte) bool {
+	switch string(m) {
+	case "GET", "HEAD", "PUT", "DELETE", "OPTIONS":
+		return true
+	}
+	return false
+}
+
+func itoa(n int) string { return string(fasthttp.AppendUint(nil, n)) }
