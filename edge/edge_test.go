@@ -26,7 +26,7 @@ type scriptOrigin struct {
 	ln      net.Listener
 }
 
-func newScriptOrigin(t *testing.T) *scriptOrigin {
+func newScriptOrigin(t testing.TB) *scriptOrigin {
 	t.Helper()
 	o := &scriptOrigin{routes: map[string]func(*fasthttp.RequestCtx){}, counts: map[string]int{}}
 	ln, err := net.Listen("tcp4", "127.0.0.1:0")

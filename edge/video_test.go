@@ -136,6 +136,9 @@ func TestVideoThroughTheEdge(t *testing.T) {
 			t.Errorf("%s: %d %s, want %d", name, r.status, r.body, c.status)
 		}
 	}
+	if readCounter(e.metrics.prefetches) == 0 {
+		t.Errorf("playing a video prefetched no segment")
+	}
 	if readCounter(e.metrics.refused) < 2 {
 		t.Errorf("the edge did not count its refusals")
 	}
