@@ -33,7 +33,7 @@ type Config struct {
 	CacheBytes     int64         `help:"Byte budget of the response cache." default:"1073741824" env:"LUFFY_CACHE_BYTES"`
 	NegativeTTL    time.Duration `help:"How long a 404 from the origin is cached." default:"5s" env:"LUFFY_NEGATIVE_TTL"`
 	OriginTimeout  time.Duration `help:"Time an origin gets to answer one request." default:"10s" env:"LUFFY_ORIGIN_TIMEOUT"`
-	Prefetch       int           `help:"Segments after the one asked for that are fetched into the cache in the background." default:"2" env:"LUFFY_PREFETCH"`
+	Prefetch       int           `help:"Segments after the one asked for that are fetched into the cache in the background (negative: none)." default:"2" env:"LUFFY_PREFETCH"`
 	PurgeSecret    string        `help:"Shared secret that POST /edge/purge must present as a bearer token; empty disables purging." env:"LUFFY_PURGE_SECRET"`
 	TokenPublicKey string        `help:"Ed25519 public key (base64) that checks playback tokens; empty: fetched from an origin at start." env:"LUFFY_TOKEN_PUBLIC_KEY"`
 	RefererHosts   []string      `help:"Sites that may embed the platform's video (subdomains included)." default:"127.0.0.1,localhost,luffycity.com" env:"LUFFY_REFERER_HOSTS"`
@@ -49,6 +49,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.CacheBytes == 0 {
 		c.CacheBytes = 1 << 30
+	}
+	if c.Prefetch == 0 {
+		c.Prefetch = 2
 	}
 	if c.NegativeTTL == 0 {
 		c.NegativeTTL = 5 * time.Second
