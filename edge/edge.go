@@ -15,11 +15,13 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/dgraph-io/ristretto/v2"
 	"github.com/valyala/fasthttp"
 	"golang.org/x/sync/singleflight"
+	"golang.org/x/sys/unix"
 
 	"github.com/luffy-edu/luffy/video"
 )
@@ -40,7 +42,12 @@ type Config struct {
 	RequireReferer bool          `help:"Refuse video requests without a Referer." env:"LUFFY_REQUIRE_REFERER"`
 	MaxObjectBytes int           `help:"Largest response the edge caches; larger ones fail with 502." default:"67108864" env:"LUFFY_MAX_OBJECT_BYTES"`
 	ReadTimeout    time.Duration `help:"Time allowed to read a request." default:"10s" env:"LUFFY_READ_TIMEOUT"`
-	IdleTimeout    time.Duration `help:"Time a keep-alive connection may wait for its next request." default:"120s" env:"LUFFY_IDLE_TIMEOUT"`
+	Workers        int           `help:"Processes sharing the listen port (SO_REUSEPORT): one process may open only so many files, a node can hold more connections with several." default:"1" env:"LUFFY_WORKERS"`
+	// Set by the supervisor of --workers for each worker process.
+	WorkerID      int           `name:"worker-id" hidden:"" env:"LUFFY_EDGE_WORKER"`
+	ControlListen string        `help:"Private address of this worker for purges from its siblings and per-worker /metrics (empty: none)." env:"LUFFY_EDGE_CONTROL"`
+	Peers         []string      `name:"peer" help:"Control addresses of sibling workers that purges are passed on to." env:"LUFFY_EDGE_PEERS"`
+	IdleTimeout   time.Duration `help:"Time a keep-alive connection may wait for its next request." default:"120s" env:"LUFFY_IDLE_TIMEOUT"`
 }
 
 func (c *Config) setDefaults() {
@@ -86,6 +93,8 @@ type Server struct {
 	referers video.RefererPolicy
 	metrics  *metrics
 	srv      *fasthttp.Server
+	ctl      *fasthttp.Server // control listener: purges from siblings, per-worker metrics
+	ctlLn    net.Listener
 	ln       net.Listener
 	serveErr chan error
 	cancel   context.CancelFunc
@@ -154,13 +163,46 @@ func (s *Server) setPublicKey(key []byte) error {
 	return nil
 }
 
+// reusePort lets several worker processes listen on one port; the kernel spreads new
+// connections over them.
+var reusePort = net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
+	var serr error
+	err := c.Control(func(fd uintptr) { serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1) })
+	if err != nil {
+		return err
+	}
+	return serr
+}}
+
 // Start listens and serves in the background.
 func (s *Server) Start(ctx context.Context) error {
-	ln, err := net.Listen("tcp4", s.cfg.Listen)
+	ln, err := reusePort.Listen(ctx, "tcp4", s.cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", s.cfg.Listen, err)
 	}
+	if s.cfg.ControlListen != "" {
+		s.ctlLn, err = net.Listen("tcp4", s.cfg.ControlListen)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("control listen on %s: %w", s.cfg.ControlListen, err)
+		}
+		s.ctl = &fasthttp.Server{Handler: s.handleControl, Name: "luffy-edge-control"}
+		go s.ctl.Serve(s.ctlLn)
+	}
 	return s.Serve(ctx, ln)
+}
+
+// handleControl serves a worker's private address: purges passed on by a sibling (not
+// passed on again) and this worker's own metrics.
+func (s *Server) handleControl(ctx *fasthttp.RequestCtx) {
+	switch string(ctx.Path()) {
+	case "/edge/purge":
+		s.servePurge(ctx)
+	case "/metrics":
+		s.metrics.serve(ctx)
+	default:
+		writeError(ctx, fasthttp.StatusNotFound, "not_found", "no such endpoint")
+	}
 }
 
 // Serve is Start on a listener the caller opened.
@@ -188,6 +230,9 @@ func (s *Server) Addr() string { return s.ln.Addr().String() }
 // Stop refuses new connections and lets in-flight requests finish.
 func (s *Server) Stop(ctx context.Context) error {
 	err := s.srv.ShutdownWithContext(ctx)
+	if s.ctl != nil {
+		s.ctl.ShutdownWithContext(ctx)
+	}
 	s.cancel()
 	s.pool.Stop()
 	s.bg.Wait()
@@ -380,8 +425,38 @@ func (s *Server) servePurge(ctx *fasthttp.RequestCtx) {
 	}
 	s.cache.Wait() // the deletes are applied before the purge is acknowledged
 	s.metrics.purges.Add(float64(len(in.URLs) + len(in.Keys)))
+	// A purge reaches every worker of this node before it is acknowledged; one passed on
+	// by a sibling is not passed on again.
+	if len(ctx.Request.Header.Peek(hdrForwardedPurge)) == 0 {
+		for _, peer := range s.cfg.Peers {
+			if err := s.forwardPurge(peer, ctx.PostBody()); err != nil {
+				writeError(ctx, fasthttp.StatusBadGateway, "purge_incomplete", "worker "+peer+" did not take the purge: "+err.Error())
+				return
+			}
+		}
+	}
 	ctx.SetContentType("application/json")
 	fmt.Fprintf(ctx, `{"purged":%d}`, purged)
+}
+
+const hdrForwardedPurge = "X-Luffy-Purge-Forwarded"
+
+func (s *Server) forwardPurge(peer string, body []byte) error {
+	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(req)
+	defer fasthttp.ReleaseResponse(resp)
+	req.SetRequestURI("http://" + peer + "/edge/purge")
+	req.Header.SetMethod("POST")
+	req.Header.Set("Authorization", "Bearer "+s.cfg.PurgeSecret)
+	req.Header.Set(hdrForwardedPurge, "1")
+	req.SetBody(body)
+	if err := fasthttp.DoTimeout(req, resp, 5*time.Second); err != nil {
+		return err
+	}
+	if resp.StatusCode() != fasthttp.StatusOK {
+		return fmt.Errorf("status %d", resp.StatusCode())
+	}
+	return nil
 }
 
 // keysForURL returns the cache keys a URL (absolute, or a path with query) may be stored

@@ -24,7 +24,10 @@ type metrics struct {
 }
 
 func newMetrics(s *Server) *metrics {
-	reg := prometheus.NewRegistry()
+	root := prometheus.NewRegistry()
+	// every series carries the worker it comes from: with --workers, each process has
+	// its own counters
+	reg := prometheus.WrapRegistererWith(prometheus.Labels{"worker": strconv.Itoa(s.cfg.WorkerID)}, root)
 	m := &metrics{}
 	labels := prometheus.Labels{"service": "edge"}
 	m.requests = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "luffy_http_requests_total", Help: "HTTP requests answered, by status.", ConstLabels: labels}, []string{"route", "status"})
@@ -72,7 +75,7 @@ func newMetrics(s *Server) *metrics {
 	)
 	reg.MustRegister(&originCollector{pool: s.pool, desc: prometheus.NewDesc("luffy_edge_origin_up",
 		"1 while an origin passes health checks and is not ejected.", []string{"origin"}, nil)})
-	m.handler = fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	m.handler = fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(root, promhttp.HandlerOpts{}))
 	return m
 }
 

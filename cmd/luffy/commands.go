@@ -108,6 +108,9 @@ type edgeCmd struct {
 }
 
 func (c edgeCmd) Run(g *globals, ctx context.Context) error {
+	if c.Workers > 1 && c.WorkerID == 0 {
+		return superviseWorkers(ctx, c.Workers, 20*time.Second)
+	}
 	srv, err := edge.New(c.Config)
 	if err != nil {
 		return err

@@ -65,8 +65,15 @@ func start(t *testing.T, args ...string) *process {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		p.cmd.Process.Kill()
-		p.cmd.Wait()
+		p.cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { p.cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			p.cmd.Process.Kill()
+			<-done
+		}
 		if t.Failed() {
 			t.Logf("output of luffy %s:\n%s", strings.Join(args, " "), p.out)
 		}
@@ -247,5 +254,67 @@ func TestUpServesSeededCatalog(t *testing.T) {
 	resp.Body.Close()
 	if st, _, body, err := get(play.URL); err != nil || st != 200 || !strings.HasPrefix(string(body), "#EXTM3U") {
 		t.Fatalf("master playlist of the demo lesson: %d %v %.80s", st, err, body)
+	}
+}
+
+// `luffy edge --workers 2`: two processes share the port, metrics say which worker
+// answered, and a purge sent to either reaches both.
+func TestEdgeWorkersShareThePortAndPurges(t *testing.T) {
+	db := seededDB(t, 5)
+	originAddr, edgeAddr := freeAddr(t), freeAddr(t)
+	start(t, "origin", "--pg-url", db.URL, "--listen", originAddr)
+	waitReady(t, "http://"+originAddr)
+	e := start(t, "edge", "--workers", "2", "--listen", edgeAddr, "--origin", "http://"+originAddr, "--purge-secret", "s3cret")
+	_ = e
+	base := "http://" + edgeAddr
+	// each request on a new connection: the kernel spreads them over the workers
+	fresh := func() *http.Client { return &http.Client{Transport: &http.Transport{DisableKeepAlives: true}} }
+	seen := map[string]bool{}
+	deadline := time.Now().Add(20 * time.Second)
+	for len(seen) < 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("saw workers %v within 20s, want 1 and 2", seen)
+		}
+		resp, err := fresh().Get(base + "/metrics")
+		if err != nil {
+			time.Sleep(50 * time.Millisecond)
+			continue
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		for _, w := range []string{"1", "2"} {
+			if bytes.Contains(b, []byte(`luffy_edge_cache_hits_total{worker="`+w+`"}`)) {
+				seen[w] = true
+			}
+		}
+	}
+	for range 20 {
+		if r, err := fresh().Get(base + "/api/v1/courses/1"); err == nil {
+			r.Body.Close()
+		}
+	}
+	req, _ := http.NewRequest("POST", base+"/edge/purge", strings.NewReader(`{"keys": ["course-1"]}`))
+	req.Header.Set("Authorization", "Bearer s3cret")
+	resp, err := fresh().Do(req)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("purge through the shared port: %v %v", err, resp)
+	}
+	resp.Body.Close()
+	purged := map[string]bool{}
+	for tries := 0; len(purged) < 2 && tries < 200; tries++ {
+		resp, err := fresh().Get(base + "/metrics")
+		if err != nil {
+			continue
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		for _, w := range []string{"1", "2"} {
+			if bytes.Contains(b, []byte(`luffy_edge_purges_total{worker="`+w+`"} 1`)) {
+				purged[w] = true
+			}
+		}
+	}
+	if len(purged) != 2 {
+		t.Errorf("the purge reached workers %v, want both", purged)
 	}
 }
