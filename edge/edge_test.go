@@ -363,3 +363,25 @@ func TestPassesWritesThrough(t *testing.T) {
 		t.Errorf("POST through the edge: %d %q %q", r.StatusCode, b, r.Header.Get("Cache-Status"))
 	}
 }
+
+// --parent makes an edge a child of another (a shield tier): the child's misses go to
+// the parent, and the origin sees one request for any number of children's misses.
+func TestParentShieldsTheOrigin(t *testing.T) {
+	o := newScriptOrigin(t)
+	var v atomic.Int64
+	o.route("/shielded", static("public, s-maxage=60", &v))
+	parent := startEdge(t, Config{Origins: []string{o.base}})
+	children := []*Server{
+		startEdge(t, Config{Parent: "http://" + parent.Addr()}),
+		startEdge(t, Config{Parent: "http://" + parent.Addr()}),
+	}
+	for _, c := range children {
+		if r := get(t, "http://"+c.Addr()+"/shielded"); r.status != 200 || r.body != `{"version":0}` {
+			t.Fatalf("through a child: %d %s", r.status, r.body)
+		}
+		parent.cache.Wait()
+	}
+	if n := o.count("/shielded"); n != 1 {
+		t.Errorf("the origin was asked %d times through two children and a parent, want 1", n)
+	}
+}
