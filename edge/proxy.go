@@ -173,8 +173,9 @@ func (s *Server) fetch(key []byte, in *fasthttp.Request, stale *entry) (*entry, 
 		hashKey = key[2:]
 	}
 	var lastErr error = errOrigin
-	for attempt := 0; ; attempt++ {
-		o, ok := s.pool.Pick(hashKey, attempt)
+	var tried triedOrigins
+	for {
+		o, ok := s.next(hashKey, &tried)
 		if !ok {
 			return nil, lastErr
 		}
@@ -230,6 +231,10 @@ func (s *Server) store(e *entry, gen uint64) {
 	e.gen = gen
 	if s.cache.SetWithTTL(e.key, e, e.cost(), e.retention()) {
 		s.index.add(e)
+		// ristretto applies sets asynchronously; the flight for this key must not end
+		// before the entry is visible, or a request arriving in between would start a
+		// second origin fetch
+		s.cache.Wait()
 	}
 }
 
@@ -319,8 +324,9 @@ func (s *Server) pass(ctx *fasthttp.RequestCtx) {
 	kb := keyBufs.Get().(*keyBuf)
 	defer keyBufs.Put(kb)
 	kb.b = append(kb.b[:0], ctx.Path()...)
-	for attempt := 0; ; attempt++ {
-		o, ok := s.pool.Pick(kb.b, attempt)
+	var tried triedOrigins
+	for {
+		o, ok := s.next(kb.b, &tried)
 		if !ok {
 			writeError(ctx, fasthttp.StatusBadGateway, "origin_unavailable", "no origin could answer")
 			return
@@ -340,6 +346,59 @@ func (s *Server) pass(ctx *fasthttp.RequestCtx) {
 		s.cacheStatus(ctx, valPass)
 		return
 	}
+}
+
+// triedOrigins remembers the origins one request has tried, without allocating.
+type triedOrigins struct {
+	list [8]*Origin
+	n    int
+}
+
+func (t *triedOrigins) has(o *Origin) bool {
+	for _, x := range t.list[:t.n] {
+		if x == o {
+			return true
+		}
+	}
+	return false
+}
+
+// next picks the next origin for key that this request has not tried, in hash-ring
+// order over the healthy origins. Health can change between two picks of one request
+// (a check marks the origin it just failed on as down), so the ring is walked afresh and
+// tried origins are skipped, rather than counting attempts. When no origin is healthy at
+// all, every configured one is tried anyway: a wrong health path must not take the
+// whole edge down.
+func (s *Server) next(key []byte, t *triedOrigins) (*Origin, bool) {
+	if t.n == len(t.list) {
+		return nil, false
+	}
+	for a := 0; ; a++ {
+		o, ok := s.pool.Pick(key, a)
+		if !ok {
+			break
+		}
+		if !t.has(o) {
+			t.list[t.n] = o
+			t.n++
+			return o, true
+		}
+	}
+	anyHealthy := false
+	for _, o := range s.pool.Origins() {
+		anyHealthy = anyHealthy || o.Healthy()
+	}
+	if anyHealthy {
+		return nil, false
+	}
+	for _, o := range s.pool.Origins() {
+		if !t.has(o) {
+			t.list[t.n] = o
+			t.n++
+			return o, true
+		}
+	}
+	return nil, false
 }
 
 func idempotent(m []byte) bool {
