@@ -5,12 +5,14 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"net"
+	"net/http"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/luffy-edu/luffy/accounts"
 	"github.com/luffy-edu/luffy/catalog"
 	"github.com/luffy-edu/luffy/origin"
 	"github.com/luffy-edu/luffy/storage"
@@ -172,4 +174,64 @@ func firstFreeLesson(t *testing.T, e *Server) int64 {
 	}
 	t.Fatal("no free-preview lesson with video in the catalog")
 	return 0
+}
+
+// An admin write at the origin purges the edges it is configured with: the edge serves
+// the change at once, though the old response had a minute of s-maxage left.
+func TestAdminWritePurgesTheEdge(t *testing.T) {
+	ctx := context.Background()
+	db := pgtest.New(t)
+	if _, err := catalog.Seed(ctx, db.Pool, 3); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := accounts.NewService(db.Pool, 0).EnsureUser(ctx, "admin", "admin-password", accounts.RoleAdmin); err != nil {
+		t.Fatal(err)
+	}
+	objects, err := storage.OpenObjects(ctx, storage.ObjectConfig{})
+	if err != nil {
+		t.Fatalf("%v\nstart the local stack with `make stack`", err)
+	}
+	oln, _ := net.Listen("tcp4", "127.0.0.1:0")
+	eln, _ := net.Listen("tcp4", "127.0.0.1:0")
+	o, err := origin.New(ctx, origin.Config{EdgePurgeURLs: []string{"http://" + eln.Addr().String() + "/edge/purge"}, PurgeSecret: "fan-out"},
+		origin.Deps{Pool: db.Pool, PGURL: db.URL, Objects: objects})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.Serve(ctx, oln)
+	t.Cleanup(func() { o.Stop(context.Background()) })
+	e, err := New(Config{Origins: []string{"http://" + o.Addr()}, PurgeSecret: "fan-out", TokenPublicKey: base64.StdEncoding.EncodeToString(o.PublicKey())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Serve(ctx, eln)
+	t.Cleanup(func() { e.Stop(context.Background()) })
+
+	course := "http://" + e.Addr() + "/api/v1/courses/2"
+	list := "http://" + e.Addr() + "/api/v1/courses?limit=10"
+	get(t, course)
+	get(t, list)
+	e.cache.Wait()
+	if r := get(t, course); r.header.Get("Cache-Status") != "luffy-edge; hit" {
+		t.Fatalf("the course is not cached at the edge: %q", r.header.Get("Cache-Status"))
+	}
+	r, err := client.Post("http://"+e.Addr()+"/api/v1/auth/login", "application/json", strings.NewReader(`{"username":"admin","password":"admin-password"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var login struct{ Token string }
+	json.NewDecoder(r.Body).Decode(&login)
+	r.Body.Close()
+	req, _ := http.NewRequest("PATCH", "http://"+e.Addr()+"/api/v1/admin/courses/2", strings.NewReader(`{"title":"边缘节点已清除"}`))
+	req.Header.Set("Authorization", "Bearer "+login.Token)
+	if r, err := client.Do(req); err != nil || r.StatusCode != 200 {
+		t.Fatalf("PATCH through the edge: %v %v", err, r)
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for !strings.Contains(get(t, course).body, "边缘节点已清除") || !strings.Contains(get(t, list).body, "边缘节点已清除") {
+		if time.Now().After(deadline) {
+			t.Fatal("the edge still serves the old course 2s after the write")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
