@@ -90,15 +90,20 @@ type Server struct {
 	purgeGen atomic.Uint64
 	flights  singleflight.Group
 	verifier atomic.Pointer[video.Verifier]
-	referers video.RefererPolicy
-	metrics  *metrics
-	srv      *fasthttp.Server
-	ctl      *fasthttp.Server // control listener: purges from siblings, per-worker metrics
-	ctlLn    net.Listener
-	ln       net.Listener
-	serveErr chan error
-	cancel   context.CancelFunc
-	bg       sync.WaitGroup
+	// purgeMu orders purges against stores: a store checks the purge generation and
+	// publishes its entry under the read lock, a purge bumps it and deletes under the
+	// write lock, so no entry fetched before a purge can appear after it.
+	purgeMu     sync.RWMutex
+	prefetching chan struct{} // bounds background prefetches
+	referers    video.RefererPolicy
+	metrics     *metrics
+	srv         *fasthttp.Server
+	ctl         *fasthttp.Server // control listener: purges from siblings, per-worker metrics
+	ctlLn       net.Listener
+	ln          net.Listener
+	serveErr    chan error
+	cancel      context.CancelFunc
+	bg          sync.WaitGroup
 }
 
 // New builds an edge.
@@ -116,7 +121,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{
-		cfg: cfg, pool: pool, clients: map[*Origin]*fasthttp.HostClient{},
+		cfg: cfg, pool: pool, clients: map[*Origin]*fasthttp.HostClient{}, prefetching: make(chan struct{}, 64),
 		referers: video.RefererPolicy{Hosts: cfg.RefererHosts, RequireReferer: cfg.RequireReferer},
 	}
 	for _, o := range pool.Origins() {
@@ -291,20 +296,69 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		ctx.SetContentType("application/json")
 		ctx.SetBodyString(`{"status":"ok"}`)
 	default:
+		raw := ctx.Request.URI().PathOriginal()
 		m := ctx.Method()
-		if string(m) != "GET" && string(m) != "HEAD" {
+		switch {
+		case !canonicalPath(raw):
+			// The edge routes, keys and purges on the path as sent; one that would need
+			// dot-segment removal or decoding of '/' and '.' to be read could reach the
+			// origin as another path than the one checked here (a /v/ path without its
+			// token check, say), so it is refused.
+			writeError(ctx, fasthttp.StatusBadRequest, "non_canonical_path", "the path has dot segments, empty segments or encoded separators")
+		case string(m) != "GET" && string(m) != "HEAD":
 			s.pass(ctx)
-		} else if bytes.HasPrefix(ctx.Request.URI().PathOriginal(), []byte("/v/")) {
+		case bytes.HasPrefix(raw, []byte("/v/")):
 			s.serveVideo(ctx)
-		} else {
+		case len(ctx.Request.Header.Peek("Authorization")) > 0 || len(ctx.Request.Header.Peek("Cookie")) > 0:
+			// a request made as someone is answered for them alone, never from or into
+			// the shared cache
+			s.pass(ctx)
+		default:
 			s.serveCacheable(ctx, nil)
 		}
 	}
 	s.metrics.observe(ctx.Response.StatusCode(), time.Since(start))
 }
 
+// canonicalPath reports whether a raw request path means what it says: no "." or ".."
+// segments, no empty segments, no percent-encoded '/', '.' or '%'.
+func canonicalPath(p []byte) bool {
+	if len(p) == 0 || p[0] != '/' {
+		return false
+	}
+	for i := 0; i < len(p); i++ {
+		switch p[i] {
+		case '/':
+			rest := p[i+1:]
+			if i > 0 && len(rest) == 0 {
+				continue // a trailing slash
+			}
+			if len(rest) > 0 && rest[0] == '/' {
+				return false
+			}
+			if bytes.HasPrefix(rest, []byte(".")) && (len(rest) == 1 || rest[1] == '/' ||
+				(rest[1] == '.' && (len(rest) == 2 || rest[2] == '/'))) {
+				return false
+			}
+		case '%':
+			if i+2 < len(p) {
+				h := p[i+1 : i+3]
+				if bytes.EqualFold(h, []byte("2f")) || bytes.EqualFold(h, []byte("2e")) || bytes.EqualFold(h, []byte("5c")) || string(h) == "25" {
+					return false
+				}
+			}
+		case '\\':
+			return false
+		}
+	}
+	return true
+}
+
+var valError = []byte("luffy-edge; detail=error")
+
 func writeError(ctx *fasthttp.RequestCtx, status int, code, msg string) {
 	ctx.Response.Reset()
+	ctx.Response.Header.SetCanonical(hdrCacheStatus, valError)
 	ctx.SetStatusCode(status)
 	ctx.SetContentType("application/json")
 	ctx.Response.Header.Set("Cache-Control", "no-store")
@@ -369,9 +423,16 @@ func (s *Server) prefetch(ctx *fasthttp.RequestCtx, req video.Request, raw []byt
 		if e, ok := s.cache.Get(key); ok && bytes.Equal(e.key, key) {
 			continue
 		}
+		select {
+		case s.prefetching <- struct{}{}:
+		default:
+			s.metrics.prefetchSkipped.Inc()
+			return // enough already in flight: viewers' own requests come first
+		}
 		s.bg.Add(1)
 		go func() {
 			defer s.bg.Done()
+			defer func() { <-s.prefetching }()
 			r := fasthttp.AcquireRequest()
 			defer fasthttp.ReleaseRequest(r)
 			r.SetRequestURI(path)
@@ -409,6 +470,7 @@ func (s *Server) servePurge(ctx *fasthttp.RequestCtx) {
 		writeError(ctx, fasthttp.StatusBadRequest, "invalid_purge", `send {"urls": [...], "keys": [...]} with 1 to 10000 entries`)
 		return
 	}
+	s.purgeMu.Lock()
 	s.purgeGen.Add(1)
 	purged := 0
 	for _, u := range in.URLs {
@@ -424,6 +486,7 @@ func (s *Server) servePurge(ctx *fasthttp.RequestCtx) {
 		}
 	}
 	s.cache.Wait() // the deletes are applied before the purge is acknowledged
+	s.purgeMu.Unlock()
 	s.metrics.purges.Add(float64(len(in.URLs) + len(in.Keys)))
 	// A purge reaches every worker of this node before it is acknowledged; one passed on
 	// by a sibling is not passed on again.

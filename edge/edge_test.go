@@ -114,7 +114,8 @@ type resp struct {
 	body   string
 }
 
-var client = &http.Client{Transport: &http.Transport{DisableCompression: true, MaxIdleConnsPerHost: 1100}, Timeout: 10 * time.Second}
+var client = &http.Client{Transport: &http.Transport{DisableCompression: true, MaxIdleConnsPerHost: 1100}, Timeout: 10 * time.Second,
+	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 
 func get(t testing.TB, url string, headers ...string) resp {
 	t.Helper()
@@ -256,14 +257,14 @@ func TestStaleIfErrorAndNeverAfterPurge(t *testing.T) {
 	if p := purge(t, e, `{"urls": ["/sie"]}`, "test-purge-secret"); p.status != 200 {
 		t.Fatalf("purge: %d %s", p.status, p.body)
 	}
-	if r := get(t, url); r.status != 502 {
-		t.Errorf("after a purge with the origin failing: %d %s, want 502", r.status, r.body)
+	if r := get(t, url); r.status != 500 || r.body == `{"version":0}` {
+		t.Errorf("after a purge with the origin failing: %d %s, want the origin's 500", r.status, r.body)
 	}
 	if p := purge(t, e, `{"keys": ["thing-1"]}`, "test-purge-secret"); p.status != 200 {
 		t.Fatalf("purge by key: %d %s", p.status, p.body)
 	}
-	if r := get(t, "http://"+e.Addr()+"/other"); r.status != 502 {
-		t.Errorf("after a surrogate-key purge: %d, want 502", r.status)
+	if r := get(t, "http://"+e.Addr()+"/other"); r.status != 500 {
+		t.Errorf("after a surrogate-key purge: %d, want the origin's 500", r.status)
 	}
 }
 
@@ -383,5 +384,76 @@ func TestParentShieldsTheOrigin(t *testing.T) {
 	}
 	if n := o.count("/shielded"); n != 1 {
 		t.Errorf("the origin was asked %d times through two children and a parent, want 1", n)
+	}
+}
+
+// What must not be shared or lost: answers to credentialed requests, responses that vary
+// on more than the encoding, the origin's other headers, the viewer's address.
+func TestSharesOnlyWhatIsShareable(t *testing.T) {
+	o := newScriptOrigin(t)
+	o.route("/me", func(ctx *fasthttp.RequestCtx) {
+		ctx.Response.Header.Set("Cache-Control", "public, s-maxage=60")
+		ctx.SetBodyString("auth=" + string(ctx.Request.Header.Peek("Authorization")))
+	})
+	o.route("/varies", func(ctx *fasthttp.RequestCtx) {
+		ctx.Response.Header.Set("Cache-Control", "public, s-maxage=60")
+		ctx.Response.Header.Set("Vary", "Cookie, Accept-Encoding")
+		ctx.SetBodyString("for " + string(ctx.Request.Header.Peek("X-Who")))
+	})
+	o.route("/moved", func(ctx *fasthttp.RequestCtx) {
+		ctx.Response.Header.Set("Location", "/elsewhere")
+		ctx.Response.Header.Set("Last-Modified", "Wed, 25 Nov 2026 10:00:00 GMT")
+		ctx.SetStatusCode(302)
+	})
+	o.route("/xff", func(ctx *fasthttp.RequestCtx) {
+		ctx.SetBodyString(string(ctx.Request.Header.Peek("X-Forwarded-For")))
+	})
+	o.route("/boom", func(ctx *fasthttp.RequestCtx) {
+		ctx.SetStatusCode(500)
+		ctx.SetBodyString("application error")
+	})
+	o.route("/strict", func(ctx *fasthttp.RequestCtx) {
+		ctx.Response.Header.Set("Cache-Control", "public, s-maxage=1, must-revalidate, stale-if-error=600")
+		ctx.SetBodyString("strict")
+	})
+	e := startEdge(t, Config{Origins: []string{o.base}})
+	base := "http://" + e.Addr()
+
+	if r := get(t, base+"/me", "Authorization", "Bearer alice"); r.body != "auth=Bearer alice" {
+		t.Errorf("the Authorization header did not reach the origin: %q", r.body)
+	}
+	if r := get(t, base+"/me", "Authorization", "Bearer bob"); r.body != "auth=Bearer bob" {
+		t.Errorf("bob got %q", r.body)
+	}
+	get(t, base+"/varies", "X-Who", "alice")
+	e.cache.Wait()
+	if r := get(t, base+"/varies", "X-Who", "bob"); r.body != "for bob" || o.count("/varies") != 2 {
+		t.Errorf("a response that varies on Cookie was shared: bob got %q", r.body)
+	}
+	if r := get(t, base+"/moved"); r.status != 302 || r.header.Get("Location") != "/elsewhere" || r.header.Get("Last-Modified") == "" {
+		t.Errorf("302: %d, Location %q, Last-Modified %q", r.status, r.header.Get("Location"), r.header.Get("Last-Modified"))
+	}
+	if r := get(t, base+"/xff", "X-Forwarded-For", "6.6.6.6"); r.body != "127.0.0.1" {
+		t.Errorf("the origin was told the viewer is %q", r.body)
+	}
+	for range 5 {
+		if r := get(t, base+"/boom"); r.status != 500 || r.body != "application error" {
+			t.Fatalf("an application 500: %d %q", r.status, r.body)
+		}
+	}
+	for _, org := range e.pool.Origins() {
+		if !org.Healthy() {
+			t.Errorf("application 500s ejected origin %s", org.BaseURL)
+		}
+	}
+	get(t, base+"/strict")
+	e.cache.Wait()
+	o.failing.Store(true)
+	time.Sleep(1100 * time.Millisecond)
+	if r := get(t, base+"/strict"); r.status == 200 {
+		t.Errorf("a must-revalidate response was served stale")
+	}
+	if r := get(t, base+"/a/../strict"); r.status != 400 {
+		t.Errorf("a path with dot segments: %d", r.status)
 	}
 }

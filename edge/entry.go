@@ -18,6 +18,9 @@ type entry struct {
 	vary            []byte
 	body            []byte
 	surrogateKeys   []string
+	// extra are the other end-to-end headers of the response (Last-Modified, Location,
+	// CORS, WWW-Authenticate...), relayed as they came.
+	extra [][2][]byte
 
 	stored time.Time
 	ttl    time.Duration // fresh until stored+ttl
@@ -44,6 +47,9 @@ func (e *entry) cost() int64 {
 		len(e.surrogate) + len(e.vary) + len(e.body) + 256
 	for _, k := range e.surrogateKeys {
 		n += len(k) + 16
+	}
+	for _, kv := range e.extra {
+		n += len(kv[0]) + len(kv[1]) + 48
 	}
 	return int64(n)
 }

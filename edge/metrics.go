@@ -19,6 +19,7 @@ type metrics struct {
 	latency  prometheus.Observer
 
 	hits, misses, stale, staleErrors, coalesced, refreshes, prefetches, refused prometheus.Counter
+	prefetchSkipped                                                             prometheus.Counter
 	purges, cacheBytes, originBytes                                             prometheus.Counter
 	originLatency                                                               prometheus.Observer
 }
@@ -49,6 +50,7 @@ func newMetrics(s *Server) *metrics {
 	m.coalesced = c("coalesced_requests_total", "Misses that waited for another request's origin fetch instead of making one.")
 	m.refreshes = c("background_refreshes_total", "Background refreshes of stale entries.")
 	m.prefetches = c("prefetches_total", "Segments fetched ahead of viewers.")
+	m.prefetchSkipped = c("prefetches_skipped_total", "Prefetches not started because enough were in flight.")
 	m.refused = c("video_refused_total", "Video requests refused for their token or Referer.")
 	m.purges = c("purges_total", "URLs and surrogate keys purged.")
 	m.cacheBytes = c("bytes_from_cache_total", "Body bytes served from the cache.")

@@ -3,6 +3,7 @@ package edge
 import (
 	"bytes"
 	"errors"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -52,7 +53,30 @@ func cacheKey(dst []byte, enc byte, path, query []byte) []byte {
 	return NormalizeKey(dst, nil, path, query)
 }
 
-func acceptsGzip(ae []byte) bool { return bytes.Contains(ae, valGzip) }
+// acceptsGzip reads Accept-Encoding: gzip offered (as its own token) and not refused
+// with a q of zero.
+func acceptsGzip(ae []byte) bool {
+	for len(ae) > 0 {
+		var item []byte
+		if i := bytes.IndexByte(ae, ','); i >= 0 {
+			item, ae = ae[:i], ae[i+1:]
+		} else {
+			item, ae = ae, nil
+		}
+		name, params, _ := bytes.Cut(item, []byte(";"))
+		if !bytes.EqualFold(bytes.TrimSpace(name), valGzip) {
+			continue
+		}
+		params = bytes.TrimSpace(params)
+		q, ok := bytes.CutPrefix(params, []byte("q="))
+		if !ok {
+			return true
+		}
+		q = bytes.TrimRight(bytes.TrimSpace(q), "0")
+		return len(q) != 0 && string(q) != "0."
+	}
+	return false
+}
 
 func (s *Server) cacheStatus(ctx *fasthttp.RequestCtx, v []byte) {
 	ctx.Response.Header.SetCanonical(hdrCacheStatus, v)
@@ -92,6 +116,8 @@ func (s *Server) serveCacheable(ctx *fasthttp.RequestCtx, key []byte) {
 		e = nil
 	}
 	s.metrics.misses.Inc()
+	// the origin learns the viewer's address from this edge alone, never from the client
+	ctx.Request.Header.Set("X-Forwarded-For", clientIP(ctx))
 	fresh, err := s.lookupOrFetch(key, &ctx.Request, e)
 	switch {
 	case err == nil:
@@ -102,19 +128,29 @@ func (s *Server) serveCacheable(ctx *fasthttp.RequestCtx, key []byte) {
 			status = valRevalidated
 		}
 		s.writeEntry(ctx, fresh, status, time.Now())
-	case e != nil && e.staleIfError(now):
+	case e != nil && e.staleIfError(now) && s.stillCached(e):
 		s.metrics.staleErrors.Inc()
 		s.writeEntry(ctx, e, valStaleError, now)
+	case fresh != nil: // the origin's own error answer, relayed as it is
+		s.writeEntry(ctx, fresh, valMissNoStore, time.Now())
 	default:
 		s.cacheStatus(ctx, valMissNoStore)
 		writeError(ctx, fasthttp.StatusBadGateway, "origin_unavailable", "no origin could answer: "+err.Error())
 	}
 }
 
+// stillCached reports whether e is still the cache's entry for its key: a purge since it
+// was read means it must not be served, not even stale.
+func (s *Server) stillCached(e *entry) bool {
+	cur, ok := s.cache.Get(e.key)
+	return ok && cur == e
+}
+
 // refresh revalidates a stale entry in the background, once.
 func (s *Server) refresh(ctx *fasthttp.RequestCtx, stale *entry) {
 	req := fasthttp.AcquireRequest()
 	ctx.Request.CopyTo(req)
+	req.Header.Set("X-Forwarded-For", clientIP(ctx))
 	key := append([]byte(nil), stale.key...)
 	s.bg.Add(1)
 	go func() {
@@ -130,9 +166,15 @@ func (s *Server) refresh(ctx *fasthttp.RequestCtx, stale *entry) {
 // callers wait for the one in flight and share its answer.
 func (s *Server) lookupOrFetch(key []byte, req *fasthttp.Request, stale *entry) (*entry, error) {
 	leader := false
-	v, err, _ := s.flights.Do(string(key), func() (any, error) {
+	// a request that arrives after a purge never joins a fetch that started before it
+	flight := string(key) + "|" + strconv.FormatUint(s.purgeGen.Load(), 10)
+	v, err, _ := s.flights.Do(flight, func() (any, error) {
 		leader = true
-		return s.fetch(key, req, stale)
+		e, err := s.fetch(key, req, stale)
+		if e == nil {
+			return nil, err
+		}
+		return fetched{e, err}, nil
 	})
 	if !leader {
 		s.metrics.coalesced.Inc()
@@ -140,7 +182,15 @@ func (s *Server) lookupOrFetch(key []byte, req *fasthttp.Request, stale *entry) 
 	if err != nil {
 		return nil, err
 	}
-	return v.(*entry), nil
+	f := v.(fetched)
+	return f.e, f.err
+}
+
+// fetched is an origin's answer: an error with an entry is an origin error response
+// (a 5xx) that can be relayed when nothing stale may be served instead.
+type fetched struct {
+	e   *entry
+	err error
 }
 
 var errOrigin = errors.New("origin error")
@@ -152,17 +202,17 @@ func (s *Server) fetch(key []byte, in *fasthttp.Request, stale *entry) (*entry, 
 	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseRequest(req)
 	defer fasthttp.ReleaseResponse(resp)
+	// The client's end-to-end headers go along (Accept-Language, User-Agent...); the
+	// ones that would make the answer one client's, or that the edge decides itself, do not.
+	in.Header.CopyTo(&req.Header)
+	for _, h := range []string{"Connection", "Keep-Alive", "Te", "Upgrade", "Proxy-Authorization", "Range",
+		"If-None-Match", "If-Modified-Since", "If-Match", "If-Unmodified-Since", "If-Range", "Accept-Encoding"} {
+		req.Header.Del(h)
+	}
 	req.Header.SetMethod("GET")
-	req.SetRequestURIBytes(in.URI().RequestURI())
-	req.Header.DisableNormalizing()
+	req.SetRequestURIBytes(in.RequestURI())
 	if key[0] == encGzip {
 		req.Header.SetBytesKV(hdrAcceptEnc, valGzip)
-	}
-	if ref := in.Header.Referer(); len(ref) > 0 {
-		req.Header.SetRefererBytes(ref)
-	}
-	if xff := in.Header.Peek("X-Forwarded-For"); len(xff) > 0 {
-		req.Header.SetBytesV("X-Forwarded-For", xff)
 	}
 	if stale != nil && len(stale.etag) > 0 {
 		req.Header.SetBytesKV(hdrINM, stale.etag)
@@ -189,9 +239,12 @@ func (s *Server) fetch(key []byte, in *fasthttp.Request, stale *entry) (*entry, 
 			lastErr = err
 			continue
 		}
-		if resp.StatusCode() >= 500 {
+		if st := resp.StatusCode(); st == 502 || st == 503 || st == 504 {
+			// the origin is down or overloaded: another may answer. Other 5xx are the
+			// application's answer to this request, and must not eject an origin that a
+			// client can make fail on purpose.
 			o.ReportFailure()
-			lastErr = errors.New("origin answered " + itoa(resp.StatusCode()))
+			lastErr = errors.New("origin answered " + itoa(st))
 			continue
 		}
 		o.ReportSuccess()
@@ -200,18 +253,26 @@ func (s *Server) fetch(key []byte, in *fasthttp.Request, stale *entry) (*entry, 
 	}
 	now := time.Now()
 	if resp.StatusCode() == fasthttp.StatusNotModified && stale != nil {
-		e := stale.renewed(now, ParseCacheControl(resp.Header.PeekBytes(hdrCacheCtl)))
-		s.store(e, gen)
+		d := ParseCacheControl(resp.Header.PeekBytes(hdrCacheCtl))
+		e := stale.renewed(now, d)
+		if !d.NoStore {
+			s.store(e, gen)
+		}
 		return e, nil
 	}
 	e := entryFrom(key, resp, now)
 	switch {
+	case resp.StatusCode() >= 500:
+		return e, errors.New("origin answered " + itoa(resp.StatusCode()))
 	case resp.StatusCode() == fasthttp.StatusOK:
 		d := ParseCacheControl(resp.Header.PeekBytes(hdrCacheCtl))
-		if !d.Storable() || len(resp.Header.PeekBytes([]byte("Set-Cookie"))) > 0 {
+		if !d.Storable() || len(resp.Header.PeekBytes([]byte("Set-Cookie"))) > 0 || !varyOnlyEncoding(resp.Header.PeekBytes(hdrVary)) {
 			return e, nil // ttl 0: served once, not stored
 		}
-		e.ttl, e.swr, e.sie = d.TTL(), d.StaleWhileRevalidate, d.StaleIfError
+		e.ttl = d.TTL()
+		if d.MayServeStale() {
+			e.swr, e.sie = d.StaleWhileRevalidate, d.StaleIfError
+		}
 	case resp.StatusCode() == fasthttp.StatusNotFound:
 		if d := ParseCacheControl(resp.Header.PeekBytes(hdrCacheCtl)); !d.NoStore && !d.Private {
 			e.ttl = s.cfg.NegativeTTL
@@ -223,8 +284,28 @@ func (s *Server) fetch(key []byte, in *fasthttp.Request, stale *entry) (*entry, 
 	return e, nil
 }
 
+// varyOnlyEncoding reports whether a Vary header names nothing the cache key does not
+// cover: Accept-Encoding alone (or nothing). Any other field would need a key per value.
+func varyOnlyEncoding(v []byte) bool {
+	for len(v) > 0 {
+		var f []byte
+		if i := bytes.IndexByte(v, ','); i >= 0 {
+			f, v = v[:i], v[i+1:]
+		} else {
+			f, v = v, nil
+		}
+		f = bytes.TrimSpace(f)
+		if len(f) > 0 && !bytes.EqualFold(f, hdrAcceptEnc) {
+			return false
+		}
+	}
+	return true
+}
+
 // store caches e unless a purge happened since its fetch began.
 func (s *Server) store(e *entry, gen uint64) {
+	s.purgeMu.RLock()
+	defer s.purgeMu.RUnlock()
 	if s.purgeGen.Load() != gen {
 		return
 	}
@@ -253,16 +334,35 @@ func entryFrom(key []byte, resp *fasthttp.Response, now time.Time) *entry {
 		stored:          now,
 	}
 	e.surrogateKeys = strings.Fields(string(e.surrogate))
+	for k, v := range h.All() {
+		if !handledHeader(k) {
+			e.extra = append(e.extra, [2][]byte{append([]byte(nil), k...), append([]byte(nil), v...)})
+		}
+	}
 	return e
+}
+
+// handledHeader reports headers the edge sets itself or must not relay (hop-by-hop).
+func handledHeader(k []byte) bool {
+	switch strings.ToLower(string(k)) {
+	case "content-type", "content-encoding", "etag", "cache-control", "surrogate-key", "vary", "content-length",
+		"date", "server", "connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade",
+		"proxy-authenticate", "proxy-authorization", "age", "cache-status":
+		return true
+	}
+	return false
 }
 
 // renewed is a copy of e that a 304 made fresh again.
 func (e *entry) renewed(now time.Time, d Directives) *entry {
 	n := &entry{key: e.key, status: e.status, contentType: e.contentType, contentEncoding: e.contentEncoding,
-		etag: e.etag, cacheControl: e.cacheControl, surrogate: e.surrogate, vary: e.vary, body: e.body,
+		etag: e.etag, cacheControl: e.cacheControl, surrogate: e.surrogate, vary: e.vary, body: e.body, extra: e.extra,
 		surrogateKeys: e.surrogateKeys, stored: now, ttl: e.ttl, swr: e.swr, sie: e.sie}
 	if d.Storable() {
-		n.ttl, n.swr, n.sie = d.TTL(), d.StaleWhileRevalidate, d.StaleIfError
+		n.ttl, n.swr, n.sie = d.TTL(), 0, 0
+		if d.MayServeStale() {
+			n.swr, n.sie = d.StaleWhileRevalidate, d.StaleIfError
+		}
 	}
 	return n
 }
@@ -284,6 +384,9 @@ func (s *Server) writeEntry(ctx *fasthttp.RequestCtx, e *entry, cacheStatus []by
 	if len(e.vary) > 0 {
 		h.SetCanonical(hdrVary, e.vary)
 	}
+	for _, kv := range e.extra {
+		h.AddBytesKV(kv[0], kv[1])
+	}
 	if age := now.Sub(e.stored); age >= time.Second {
 		var buf [20]byte
 		h.SetCanonical(hdrAge, fasthttp.AppendUint(buf[:0], int(age.Seconds())))
@@ -302,6 +405,7 @@ func (s *Server) writeEntry(ctx *fasthttp.RequestCtx, e *entry, cacheStatus []by
 		start, end, ranged, ok := httprange.Parse(string(rh), int64(len(e.body)))
 		if !ok {
 			writeError(ctx, fasthttp.StatusRequestedRangeNotSatisfiable, "bad_range", "range outside the file")
+			h.Set("Content-Range", "bytes */"+itoa(len(e.body)))
 			return
 		}
 		if ranged {

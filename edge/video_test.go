@@ -126,7 +126,8 @@ func TestVideoThroughTheEdge(t *testing.T) {
 	}{
 		"forged token":    {forged, "", 403},
 		"foreign referer": {seg, "https://pirate.example/", 403},
-		"dot segments":    {strings.Replace(seg, rend+"/", rend+"/../", 1), "", 404},
+		"dot segments":    {strings.Replace(seg, rend+"/", rend+"/../", 1), "", 400},
+		"token bypass":    {"http://" + e.Addr() + "/x/../v/FORGED/" + strings.Split(strings.TrimPrefix(seg, "http://"+e.Addr()+"/v/"), "/")[1] + "/master.m3u8", "", 400},
 	} {
 		var r resp
 		if c.referer != "" {
