@@ -296,7 +296,27 @@ func TestRevalidatesWithETag(t *testing.T) {
 		}
 		ctx.SetBodyString("body-v1")
 	})
+	o.route("/always", func(ctx *fasthttp.RequestCtx) {
+		ctx.Response.Header.Set("Cache-Control", "public, max-age=0")
+		ctx.Response.Header.Set("ETag", `"a1"`)
+		if string(ctx.Request.Header.Peek("If-None-Match")) == `"a1"` {
+			notModified.Add(1)
+			ctx.SetStatusCode(304)
+			return
+		}
+		ctx.SetBodyString("always revalidated")
+	})
 	e := startEdge(t, Config{Origins: []string{o.base}})
+	// max-age=0 with an ETag: kept, and revalidated on every request
+	for range 3 {
+		if r := get(t, "http://"+e.Addr()+"/always"); r.body != "always revalidated" {
+			t.Fatalf("max-age=0: %q", r.body)
+		}
+		e.cache.Wait()
+	}
+	if n := notModified.Swap(0); n != 2 {
+		t.Errorf("max-age=0 with an ETag: %d revalidations for 3 requests, want 2", n)
+	}
 	url := "http://" + e.Addr() + "/etag"
 	get(t, url)
 	e.cache.Wait()

@@ -22,10 +22,13 @@ type entry struct {
 	// CORS, WWW-Authenticate...), relayed as they came.
 	extra [][2][]byte
 
-	stored time.Time
-	ttl    time.Duration // fresh until stored+ttl
-	swr    time.Duration // then servable while refreshing, until stored+ttl+swr
-	sie    time.Duration // or while the origin fails, until stored+ttl+sie
+	// storable says the origin allowed keeping the response (public, fresh for some time
+	// or revalidatable); an entry that is not was fetched for one request only.
+	storable bool
+	stored   time.Time
+	ttl      time.Duration // fresh until stored+ttl
+	swr      time.Duration // then servable while refreshing, until stored+ttl+swr
+	sie      time.Duration // or while the origin fails, until stored+ttl+sie
 	// gen is the purge generation the fetch started from: an entry whose fetch overlapped
 	// a purge is not stored, so a purge cannot be undone by a response already in flight.
 	gen uint64

@@ -122,7 +122,7 @@ func (s *Server) serveCacheable(ctx *fasthttp.RequestCtx, key []byte) {
 	switch {
 	case err == nil:
 		status := valMiss
-		if fresh.ttl == 0 {
+		if !fresh.storable {
 			status = valMissNoStore
 		} else if e != nil && bytes.Equal(fresh.body, e.body) && fresh.stored != e.stored && len(e.etag) > 0 {
 			status = valRevalidated
@@ -267,18 +267,21 @@ func (s *Server) fetch(key []byte, in *fasthttp.Request, stale *entry) (*entry, 
 	case resp.StatusCode() == fasthttp.StatusOK:
 		d := ParseCacheControl(resp.Header.PeekBytes(hdrCacheCtl))
 		if !d.Storable() || len(resp.Header.PeekBytes([]byte("Set-Cookie"))) > 0 || !varyOnlyEncoding(resp.Header.PeekBytes(hdrVary)) {
-			return e, nil // ttl 0: served once, not stored
+			return e, nil // served once, not stored
 		}
+		e.storable = true
 		e.ttl = d.TTL()
 		if d.MayServeStale() {
 			e.swr, e.sie = d.StaleWhileRevalidate, d.StaleIfError
 		}
 	case resp.StatusCode() == fasthttp.StatusNotFound:
 		if d := ParseCacheControl(resp.Header.PeekBytes(hdrCacheCtl)); !d.NoStore && !d.Private {
-			e.ttl = s.cfg.NegativeTTL
+			e.storable, e.ttl = true, s.cfg.NegativeTTL
 		}
 	}
-	if e.ttl > 0 {
+	// An entry with no freshness (max-age=0, no-cache) is still kept when it has an
+	// ETag: every request revalidates it, and a 304 spares the origin the body.
+	if e.storable && (e.ttl > 0 || len(e.etag) > 0) {
 		s.store(e, gen)
 	}
 	return e, nil
@@ -357,7 +360,7 @@ func handledHeader(k []byte) bool {
 func (e *entry) renewed(now time.Time, d Directives) *entry {
 	n := &entry{key: e.key, status: e.status, contentType: e.contentType, contentEncoding: e.contentEncoding,
 		etag: e.etag, cacheControl: e.cacheControl, surrogate: e.surrogate, vary: e.vary, body: e.body, extra: e.extra,
-		surrogateKeys: e.surrogateKeys, stored: now, ttl: e.ttl, swr: e.swr, sie: e.sie}
+		surrogateKeys: e.surrogateKeys, stored: now, ttl: e.ttl, swr: e.swr, sie: e.sie, storable: e.storable}
 	if d.Storable() {
 		n.ttl, n.swr, n.sie = d.TTL(), 0, 0
 		if d.MayServeStale() {

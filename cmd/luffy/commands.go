@@ -28,6 +28,20 @@ func (g *globals) connect(ctx context.Context) (*pgxpool.Pool, error) {
 	return storage.Connect(ctx, storage.PoolConfig{URL: g.PGURL, MaxConns: g.PGMaxConns})
 }
 
+// connectStores is connect plus the object store, for the commands that need both.
+func (g *globals) connectStores(ctx context.Context) (*pgxpool.Pool, *storage.Objects, error) {
+	pool, err := g.connect(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	objects, err := storage.OpenObjects(ctx, g.ObjectConfig)
+	if err != nil {
+		pool.Close()
+		return nil, nil, err
+	}
+	return pool, objects, nil
+}
+
 type migrateCmd struct{}
 
 func (migrateCmd) Run(g *globals, ctx context.Context) error {
@@ -87,15 +101,11 @@ type originCmd struct {
 }
 
 func (c originCmd) Run(g *globals, ctx context.Context) error {
-	pool, err := g.connect(ctx)
+	pool, objects, err := g.connectStores(ctx)
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
-	objects, err := storage.OpenObjects(ctx, g.ObjectConfig)
-	if err != nil {
-		return err
-	}
 	srv, err := origin.New(ctx, c.Config, origin.Deps{Pool: pool, PGURL: g.PGURL, Objects: objects})
 	if err != nil {
 		return err
@@ -121,7 +131,7 @@ func (c edgeCmd) Run(g *globals, ctx context.Context) error {
 type upCmd struct {
 	origin.Config `embed:"" prefix:"origin-"`
 	EdgeListen    string `help:"Address of the edge in front of the origin." default:"127.0.0.1:8081" env:"LUFFY_UP_EDGE_LISTEN"`
-	Seed          bool   `help:"Seed the demo catalog and accounts when the catalog is empty." default:"true" negatable:"" env:"LUFFY_UP_SEED"`
+	Seed          bool   `help:"Seed what is missing of the demo catalog, accounts and videos (the demo accounts get --password)." default:"true" negatable:"" env:"LUFFY_UP_SEED"`
 	Password      string `help:"Password of the demo accounts when seeding." default:"luffy-demo" env:"LUFFY_DEMO_PASSWORD"`
 }
 
@@ -131,15 +141,11 @@ func (c upCmd) Run(g *globals, ctx context.Context) error {
 		return err
 	}
 	defer pool.Close()
+	// The seed is idempotent: it adds what is missing (a video step a crash interrupted,
+	// say) and leaves the rest.
 	if c.Seed {
-		var n int
-		if err := pool.QueryRow(ctx, `SELECT count(*) FROM courses`).Scan(&n); err != nil {
+		if err := seed(ctx, pool, g.ObjectConfig, seedCmd{Courses: 240, Password: c.Password, Videos: true}); err != nil {
 			return err
-		}
-		if n == 0 {
-			if err := seed(ctx, pool, g.ObjectConfig, seedCmd{Courses: 240, Password: c.Password, Videos: true}); err != nil {
-				return err
-			}
 		}
 	}
 	objects, err := storage.OpenObjects(ctx, g.ObjectConfig)

@@ -22,15 +22,11 @@ type ingestCmd struct {
 }
 
 func (c ingestCmd) Run(g *globals, ctx context.Context) error {
-	pool, err := g.connect(ctx)
+	pool, objects, err := g.connectStores(ctx)
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
-	objects, err := storage.OpenObjects(ctx, g.ObjectConfig)
-	if err != nil {
-		return err
-	}
 	cfg := c.IngestConfig
 	cfg.Progress = os.Stderr
 	res, err := video.NewIngester(pool, objects, cfg).Ingest(ctx, c.File, video.IngestOptions{
