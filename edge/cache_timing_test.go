@@ -2,7 +2,6 @@ package edge
 
 import (
 	"strings"
-	"sync/atomic"
 	"testing"
 
 	"github.com/valyala/fasthttp"
@@ -32,7 +31,6 @@ func hitCtx(tb testing.TB, e *Server, path string, headers ...string) *fasthttp.
 
 func catalogOrigin(t testing.TB) *scriptOrigin {
 	o := newScriptOrigin(t)
-	var v atomic.Int64
 	body := `{"items":[` + strings.Repeat(`{"id":1,"title":"Python全栈开发就业班","price_from_fen":99900},`, 24) + `{}]}`
 	o.route("/api/v1/courses", func(ctx *fasthttp.RequestCtx) {
 		ctx.Response.Header.Set("Cache-Control", "public, max-age=30, s-maxage=60, stale-while-revalidate=30, stale-if-error=86400")
@@ -40,7 +38,6 @@ func catalogOrigin(t testing.TB) *scriptOrigin {
 		ctx.Response.Header.Set("Surrogate-Key", "courses course-1 course-2")
 		ctx.SetContentType("application/json")
 		ctx.SetBodyString(body)
-		_ = v.Load()
 	})
 	return o
 }

@@ -12,7 +12,6 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -372,7 +371,6 @@ func (s *Server) serveVideo(ctx *fasthttp.RequestCtx) {
 	raw := ctx.Request.URI().PathOriginal()
 	req, err := video.ParsePath(string(raw))
 	if err != nil {
-		s.cacheStatus(ctx, valPass)
 		writeError(ctx, fasthttp.StatusNotFound, "not_found", "no such video file")
 		return
 	}
@@ -594,5 +592,3 @@ func (x *surrogateIndex) take(sk string) []string {
 	}
 	return keys
 }
-
-var _ = strings.Contains

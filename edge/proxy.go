@@ -134,7 +134,6 @@ func (s *Server) serveCacheable(ctx *fasthttp.RequestCtx, key []byte) {
 	case fresh != nil: // the origin's own error answer, relayed as it is
 		s.writeEntry(ctx, fresh, valMissNoStore, time.Now())
 	default:
-		s.cacheStatus(ctx, valMissNoStore)
 		writeError(ctx, fasthttp.StatusBadGateway, "origin_unavailable", "no origin could answer: "+err.Error())
 	}
 }
@@ -423,7 +422,6 @@ func (s *Server) writeEntry(ctx *fasthttp.RequestCtx, e *entry, cacheStatus []by
 
 // pass proxies a request the edge does not cache (writes, content keys) to an origin.
 func (s *Server) pass(ctx *fasthttp.RequestCtx) {
-	s.cacheStatus(ctx, valPass)
 	req := fasthttp.AcquireRequest()
 	defer fasthttp.ReleaseRequest(req)
 	ctx.Request.CopyTo(req)
@@ -450,7 +448,7 @@ func (s *Server) pass(ctx *fasthttp.RequestCtx) {
 			continue
 		}
 		o.ReportSuccess()
-		s.cacheStatus(ctx, valPass)
+		s.cacheStatus(ctx, valPass) // after the origin's response replaced ours
 		return
 	}
 }

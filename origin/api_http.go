@@ -119,7 +119,7 @@ func (s *Server) serveLogin(ctx *fasthttp.RequestCtx) {
 		s.fail(ctx, err)
 		return
 	}
-	if in.Username == "" || in.Password == "" || len(in.Password) > 128 || len(in.Username) > 64 {
+	if in.Password == "" { // Login refuses malformed names and long passwords itself
 		s.fail(ctx, accounts.ErrInvalidCredentials)
 		return
 	}

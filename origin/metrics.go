@@ -7,7 +7,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/valyala/fasthttp"
 )
 
 // route names a handler for metrics; labels come from this fixed set, never from paths.
@@ -131,5 +130,3 @@ func (m *metrics) observe(r route, status int, took time.Duration) {
 	}
 	m.requests.WithLabelValues(routeNames[r], strconv.Itoa(status)).Inc()
 }
-
-var _ = fasthttp.StatusOK

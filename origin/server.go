@@ -397,20 +397,15 @@ func (s *Server) allow(ctx *fasthttp.RequestCtx, allowHeader string, methods ...
 	return false
 }
 
-// requestContext carries a request's deadline for Postgres. It is not the RequestCtx
-// itself: fasthttp cancels that when shutdown begins, and a graceful shutdown lets
-// in-flight requests finish their queries.
-type requestContext struct {
-	context.Context
-}
-
-// dbctx returns the context a request's queries run under: no cancellation from server
-// shutdown, and a deadline of the request timeout.
+// dbctx returns the context a request's queries run under: a deadline of the request
+// timeout, and no cancellation from server shutdown. It is not the RequestCtx itself:
+// fasthttp cancels that when shutdown begins, and a graceful shutdown lets in-flight
+// requests finish their queries.
 func (s *Server) dbctx(ctx *fasthttp.RequestCtx) context.Context {
-	c, ok := ctx.UserValue(dbctxKey).(requestContext)
+	c, ok := ctx.UserValue(dbctxKey).(context.Context)
 	if !ok {
-		cc, cancel := context.WithTimeout(context.Background(), s.cfg.RequestTimeout)
-		c = requestContext{cc}
+		var cancel context.CancelFunc
+		c, cancel = context.WithTimeout(context.Background(), s.cfg.RequestTimeout)
 		ctx.SetUserValue(dbctxKey, c)
 		ctx.SetUserValue(dbcancelKey, cancelCloser(cancel))
 	}

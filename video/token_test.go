@@ -1,7 +1,6 @@
 package video
 
 import (
-	"crypto/ed25519"
 	"errors"
 	"net/netip"
 	"strings"
@@ -184,5 +183,3 @@ func BenchmarkVerify(b *testing.B) {
 		})
 	}
 }
-
-var _ = ed25519.PublicKeySize

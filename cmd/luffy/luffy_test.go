@@ -264,8 +264,7 @@ func TestEdgeWorkersShareThePortAndPurges(t *testing.T) {
 	originAddr, edgeAddr := freeAddr(t), freeAddr(t)
 	start(t, "origin", "--pg-url", db.URL, "--listen", originAddr)
 	waitReady(t, "http://"+originAddr)
-	e := start(t, "edge", "--workers", "2", "--listen", edgeAddr, "--origin", "http://"+originAddr, "--purge-secret", "s3cret")
-	_ = e
+	start(t, "edge", "--workers", "2", "--listen", edgeAddr, "--origin", "http://"+originAddr, "--purge-secret", "s3cret")
 	base := "http://" + edgeAddr
 	// each request on a new connection: the kernel spreads them over the workers
 	fresh := func() *http.Client { return &http.Client{Transport: &http.Transport{DisableKeepAlives: true}} }
