@@ -5,7 +5,7 @@ GO       ?= go
 STATICCHECK_VERSION := v0.8.2
 export PATH := $(CURDIR)/.data/bin:$(PATH)
 
-.PHONY: all build stack stack-down stack-status run test fuzz bench lint
+.PHONY: all build stack stack-down stack-status judge-image run test fuzz bench lint
 
 all: build
 
@@ -22,15 +22,20 @@ stack-down:
 stack-status:
 	deploy/stack.sh status
 
+## judge-image: build the judge's sandbox image (debootstrap + Docker API import, about
+## 3 minutes); a no-op when the image for the current recipe exists
+judge-image: stack build
+	bin/luffy judge image
+
 ## run: the stack, then migrate, seed the demo data and run `luffy up` in the foreground
-run: stack build
+run: stack build judge-image
 	bin/luffy migrate
 	bin/luffy seed
 	exec bin/luffy up
 
 ## test: the stack, then every test (unit and integration against the real stack) and
 ## a bounded run of every fuzz target
-test: stack
+test: stack judge-image
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 30m ./...
 	$(MAKE) fuzz
@@ -44,7 +49,8 @@ FUZZSCALE ?= 1
 FUZZ_TARGETS := ./catalog:FuzzParseListQuery:100000 ./catalog:FuzzDecodeCursor:100000 \
 	./origin:FuzzRequest:20000 ./video:FuzzParseToken:50000 ./video:FuzzDecodeClaims:100000 \
 	./video:FuzzParsePath:100000 ./edge:FuzzParseCacheControl:100000 ./edge:FuzzNormalizeKey:100000 \
-	./internal/httprange:FuzzParse:100000
+	./internal/httprange:FuzzParse:100000 \
+	./judge/check:FuzzCompare:50000 ./judge/testzip:FuzzRead:20000
 
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \

@@ -36,6 +36,7 @@ type cli struct {
 	Migrate migrateCmd `cmd:"" help:"Apply the embedded schema migrations."`
 	Seed    seedCmd    `cmd:"" help:"Load the demo catalog, accounts and videos (or a large catalog with --courses)."`
 	Ingest  ingestCmd  `cmd:"" help:"Transcode a video into an encrypted HLS ladder, store it in MinIO and publish it for a lesson."`
+	Judge   judgeCmd   `cmd:"" help:"Judge submissions in Docker sandboxes; 'luffy judge image' builds the sandbox image."`
 }
 
 func main() {
