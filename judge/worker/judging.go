@@ -1,0 +1,319 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+	"syscall"
+	"unicode/utf8"
+
+	"github.com/luffy-edu/luffy/judge"
+	"github.com/luffy-edu/luffy/judge/check"
+	"github.com/luffy-edu/luffy/judge/sandbox"
+)
+
+// TestResult is the outcome of one test, as clients see it.
+type TestResult struct {
+	Name     string        `json:"name"`
+	Subtask  int           `json:"subtask,omitempty"` // 1-based; 0 when the problem has none
+	Sample   bool          `json:"sample,omitempty"`
+	Verdict  judge.Verdict `json:"verdict"` // "" while not run; "SKIP" when its subtask already failed
+	TimeMS   int           `json:"time_ms"`
+	MemoryKB int64         `json:"memory_kb"`
+	ExitCode int           `json:"exit_code,omitempty"`
+	Signal   string        `json:"signal,omitempty"`
+	Message  string        `json:"message,omitempty"`
+	Diff     *check.Diff   `json:"diff,omitempty"` // first differing line, on sample tests only
+}
+
+// Skipped marks a test not run because its subtask had already failed.
+const Skipped judge.Verdict = "SKIP"
+
+// Result is a judged submission.
+type Result struct {
+	Verdict       judge.Verdict `json:"verdict"`
+	Score         int           `json:"score"`
+	TimeMS        int           `json:"time_ms"`
+	MemoryKB      int64         `json:"memory_kb"`
+	CompileOutput string        `json:"compile_output,omitempty"`
+	Message       string        `json:"message,omitempty"`
+	Tests         []TestResult  `json:"tests"`
+}
+
+// Submission is what Judge needs of a submission.
+type Submission struct {
+	Language string
+	Source   string
+}
+
+// Limits the judge applies whatever the problem says.
+const (
+	compileWallMS      = 30000
+	compileCPUMS       = 20000
+	compileOutputBytes = 64 << 20 // also caps files the compiler writes (RLIMIT_FSIZE)
+	compileOutputShown = 8 << 10
+	defaultOutputBytes = 64 << 20
+	checkerWallMS      = 10000
+	// sandboxSlackMB is memory the container may hold beyond the program's limit: the
+	// runner, the memfds carrying a test's input and output, and files in /work.
+	sandboxSlackMB = 160
+)
+
+// Progress receives each test's result as soon as it is known.
+type Progress func(done int, t TestResult)
+
+// Judger judges submissions in sandboxes of one engine.
+type Judger struct {
+	Engine *sandbox.Engine
+	// Checkers caches compiled custom checkers by source, so a checker is compiled once
+	// per worker, not once per submission.
+	checkers *checkerCache
+}
+
+// NewJudger makes a judger on eng.
+func NewJudger(eng *sandbox.Engine) *Judger {
+	return &Judger{Engine: eng, checkers: newCheckerCache()}
+}
+
+// Judge compiles the submission once in a fresh sandbox, runs every test through the
+// sandbox's runner and checks the outputs. An error means the judge itself failed (the
+// engine is down, the sandbox broke); the caller records IE or retries.
+func (j *Judger) Judge(ctx context.Context, p judge.Problem, tests []judge.TestCase, sub Submission, progress Progress) (Result, error) {
+	lang, ok := languages[sub.Language]
+	if !ok {
+		return Result{Verdict: judge.CompileError, Message: "unknown language " + sub.Language}, nil
+	}
+	res := Result{Tests: planTests(p, tests)}
+
+	box, err := j.Engine.Start(ctx)
+	if err != nil {
+		return res, err
+	}
+	defer box.Close()
+
+	// A custom checker is compiled (or taken from the cache) while the program compiles,
+	// in a sandbox of its own: the program must not be able to replace it.
+	var chk *checkerBox
+	var chkErr error
+	chkDone := make(chan struct{})
+	if p.Checker == judge.CheckCustom {
+		go func() {
+			defer close(chkDone)
+			chk, chkErr = j.startChecker(ctx, p.CheckerSource)
+		}()
+	} else {
+		close(chkDone)
+	}
+	defer func() {
+		<-chkDone
+		if chk != nil {
+			chk.box.Close()
+		}
+	}()
+
+	if err := box.Put(ctx, lang.source, []byte(sub.Source), 0o644); err != nil {
+		return res, err
+	}
+	if lang.compile != nil {
+		cr, err := box.Run(ctx, sandbox.RunSpec{
+			Args: lang.compile, Env: append(baseEnv[:len(baseEnv):len(baseEnv)], lang.env...),
+			Limits: sandbox.Limits{WallMS: compileWallMS, CPUMS: compileCPUMS, OutputBytes: compileOutputBytes},
+		})
+		if err != nil {
+			return res, fmt.Errorf("compile: %w", err)
+		}
+		if !cr.Exited || cr.ExitCode != 0 {
+			out := string(cr.Stderr)
+			if strings.TrimSpace(out) == "" {
+				out = string(cr.Stdout)
+			}
+			switch {
+			case cr.WallKilled || cr.Signal == int(syscall.SIGXCPU) || cr.CPUMS > compileCPUMS:
+				out = fmt.Sprintf("compilation took too long (limit %d s CPU)\n%s", compileCPUMS/1000, out)
+			case cr.Signal != 0:
+				out = fmt.Sprintf("compiler killed by %s (memory or output limit?)\n%s", signalName(cr.Signal), out)
+			}
+			res.Verdict = judge.CompileError
+			res.CompileOutput = truncateUTF8(out, compileOutputShown)
+			return res, nil
+		}
+		res.CompileOutput = truncateUTF8(string(cr.Stderr), compileOutputShown) // warnings
+	}
+
+	memMB := p.MemoryLimitMB
+	if err := box.SetMemory(ctx, int64(memMB+lang.overheadMB+sandboxSlackMB)<<20); err != nil {
+		return res, err
+	}
+	<-chkDone
+	if chkErr != nil {
+		return res, fmt.Errorf("custom checker: %w", chkErr)
+	}
+
+	cpuMS := int(math.Ceil(float64(p.TimeLimitMS)*lang.timeFactor)) + lang.extraMS
+	limits := sandbox.Limits{WallMS: 2*cpuMS + 1000, CPUMS: cpuMS, OutputBytes: defaultOutputBytes}
+	env := append(baseEnv[:len(baseEnv):len(baseEnv)], lang.env...)
+	args := lang.run(memMB)
+
+	failed := map[int]bool{} // subtasks with a failed test
+	for i := range res.Tests {
+		tr := &res.Tests[i]
+		if failed[tr.Subtask] && !tr.Sample {
+			tr.Verdict = Skipped
+			continue
+		}
+		tc := tests[i]
+		run, err := box.Run(ctx, sandbox.RunSpec{Args: args, Env: env, Stdin: tc.Input, Limits: limits})
+		if errors.Is(err, sandbox.ErrBroken) && box.OOMKilled(ctx) {
+			tr.Verdict, tr.Message = judge.MemoryLimitExceeded, "the sandbox ran out of memory"
+		} else if err != nil {
+			return res, fmt.Errorf("test %s: %w", tc.Name, err)
+		} else {
+			j.verdict(ctx, tr, run, p, tc, chk, cpuMS, memMB)
+		}
+		if tr.Verdict != judge.Accepted && tr.Subtask > 0 {
+			failed[tr.Subtask] = true
+		}
+		// Without subtasks a program that timed out once would likely time out on every
+		// later test too, holding the worker for minutes: the rest are skipped.
+		if tr.Verdict == judge.TimeLimitExceeded && len(p.Subtasks) == 0 {
+			failed[0] = true
+		}
+		if progress != nil {
+			progress(i+1, *tr)
+		}
+	}
+	score(p, &res)
+	return res, nil
+}
+
+// verdict turns what the runner measured into the test's verdict, checking the output
+// when the program ran cleanly.
+func (j *Judger) verdict(ctx context.Context, tr *TestResult, run sandbox.RunResult, p judge.Problem, tc judge.TestCase, chk *checkerBox, cpuMS, memMB int) {
+	tr.TimeMS, tr.MemoryKB, tr.ExitCode = run.CPUMS, run.MaxRSSKB, run.ExitCode
+	if run.Signal != 0 {
+		tr.Signal = signalName(run.Signal)
+	}
+	limitKB := int64(memMB) << 10
+	switch {
+	case run.ExecErrno != 0:
+		tr.Verdict, tr.Message = judge.RuntimeError, "could not start the program: "+syscall.Errno(run.ExecErrno).Error()
+	case run.OutputExceeded:
+		tr.Verdict, tr.Message = judge.OutputLimitExceeded, fmt.Sprintf("output exceeds %d MiB", defaultOutputBytes>>20)
+	case run.CPUMS > cpuMS || run.Signal == int(syscall.SIGXCPU):
+		tr.Verdict, tr.Message = judge.TimeLimitExceeded, fmt.Sprintf("CPU time over %d ms", cpuMS)
+	case run.WallKilled:
+		tr.Verdict, tr.Message = judge.TimeLimitExceeded, fmt.Sprintf("wall time over %d ms (waiting or sleeping)", 2*cpuMS+1000)
+	case run.MaxRSSKB > limitKB || (run.Signal == int(syscall.SIGKILL) && box0OOM(run, limitKB)):
+		tr.Verdict, tr.Message = judge.MemoryLimitExceeded, fmt.Sprintf("peak memory %d MiB over %d MiB", run.MaxRSSKB>>10, memMB)
+	case run.Signal != 0:
+		tr.Verdict, tr.Message = judge.RuntimeError, "killed by "+signalName(run.Signal)
+	case run.ExitCode != 0:
+		tr.Verdict, tr.Message = judge.RuntimeError, fmt.Sprintf("exit code %d", run.ExitCode)
+	case chk != nil:
+		j.customCheck(ctx, tr, chk, tc, run.Stdout)
+	default:
+		r := check.Compare(check.Options{Kind: p.Checker, FloatAbs: p.FloatAbs, FloatRel: p.FloatRel}, run.Stdout, tc.Answer)
+		tr.Verdict = r.Verdict
+		if r.Verdict != judge.Accepted {
+			if tc.Sample {
+				tr.Message, tr.Diff = r.Message, r.Diff
+			} else {
+				tr.Message = "output differs from the answer"
+			}
+		}
+	}
+}
+
+// box0OOM says whether a SIGKILL that no limit of ours sent was most likely the cgroup's
+// OOM killer: the program had grown close to its limit.
+func box0OOM(run sandbox.RunResult, limitKB int64) bool {
+	return !run.WallKilled && run.MaxRSSKB*10 >= limitKB*9
+}
+
+// planTests lists the tests in order with their subtask numbers.
+func planTests(p judge.Problem, tests []judge.TestCase) []TestResult {
+	sub := map[string]int{}
+	for i, st := range p.Subtasks {
+		for _, name := range st.Tests {
+			sub[name] = i + 1
+		}
+	}
+	out := make([]TestResult, len(tests))
+	for i, tc := range tests {
+		out[i] = TestResult{Name: tc.Name, Subtask: sub[tc.Name], Sample: tc.Sample}
+	}
+	return out
+}
+
+// score sets the overall verdict, score, time and memory. With subtasks a subtask's points
+// count when all its tests pass; without, the score is the share of tests passed. The
+// verdict is AC when every test passed, otherwise the first failed test's.
+func score(p judge.Problem, res *Result) {
+	passed, total := 0, 0
+	res.Verdict = judge.Accepted
+	for _, t := range res.Tests {
+		res.TimeMS = max(res.TimeMS, t.TimeMS)
+		res.MemoryKB = max(res.MemoryKB, t.MemoryKB)
+		if t.Sample && len(p.Subtasks) > 0 {
+			continue
+		}
+		total++
+		if t.Verdict == judge.Accepted {
+			passed++
+		} else if res.Verdict == judge.Accepted && t.Verdict != Skipped {
+			res.Verdict = t.Verdict
+		}
+	}
+	if len(p.Subtasks) == 0 {
+		if total > 0 {
+			res.Score = 100 * passed / total
+		}
+		return
+	}
+	for i, st := range p.Subtasks {
+		ok := true
+		for _, t := range res.Tests {
+			if t.Subtask == i+1 && t.Verdict != judge.Accepted {
+				ok = false
+			}
+		}
+		if ok {
+			res.Score += st.Points
+		}
+	}
+	// A sample that fails while every scored test passes still means the program is wrong.
+	for _, t := range res.Tests {
+		if res.Verdict == judge.Accepted && t.Verdict != judge.Accepted {
+			res.Verdict = t.Verdict
+		}
+	}
+}
+
+func signalName(sig int) string {
+	name := syscall.Signal(sig).String()
+	switch syscall.Signal(sig) {
+	case syscall.SIGSEGV:
+		return "SIGSEGV (" + name + ")"
+	case syscall.SIGABRT:
+		return "SIGABRT (" + name + ")"
+	case syscall.SIGFPE:
+		return "SIGFPE (" + name + ")"
+	case syscall.SIGKILL:
+		return "SIGKILL (" + name + ")"
+	}
+	return fmt.Sprintf("signal %d (%s)", sig, name)
+}
+
+// truncateUTF8 cuts s to at most n bytes on a rune boundary and makes it valid UTF-8.
+func truncateUTF8(s string, n int) string {
+	if len(s) > n {
+		cut := n
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+		s = s[:cut] + "\n… (truncated)"
+	}
+	return strings.ToValidUTF8(s, "\uFFFD")
+}
