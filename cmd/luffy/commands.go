@@ -16,6 +16,9 @@ import (
 	"github.com/luffy-edu/luffy/accounts"
 	"github.com/luffy-edu/luffy/catalog"
 	"github.com/luffy-edu/luffy/edge"
+	"github.com/luffy-edu/luffy/judge"
+	"github.com/luffy-edu/luffy/judge/demo"
+	"github.com/luffy-edu/luffy/judge/worker"
 	"github.com/luffy-edu/luffy/origin"
 	"github.com/luffy-edu/luffy/storage"
 	"github.com/luffy-edu/luffy/video"
@@ -52,6 +55,7 @@ type seedCmd struct {
 	Videos   bool   `help:"Ingest demo videos (ffmpeg test sources) for a free-preview and a paid lesson, and enroll student1." default:"true" negatable:"" env:"LUFFY_SEED_VIDEOS"`
 	Courses  int    `help:"Seeded courses the catalog should hold; 100000 makes a benchmark catalog." default:"240" env:"LUFFY_SEED_COURSES"`
 	Password string `help:"Password of the demo accounts admin, tutor1 and student1 (demo only)." default:"luffy-demo" env:"LUFFY_DEMO_PASSWORD"`
+	Problems bool   `help:"Load the demo programming problems (a-plus-b and ten more) with their tests." default:"true" negatable:"" env:"LUFFY_SEED_PROBLEMS"`
 }
 
 var demoAccounts = []struct {
@@ -82,13 +86,22 @@ func seed(ctx context.Context, pool *pgxpool.Pool, objectCfg storage.ObjectConfi
 	if err != nil {
 		return err
 	}
-	if c.Videos {
+	if c.Videos || c.Problems {
 		objects, err := storage.OpenObjects(ctx, objectCfg)
 		if err != nil {
 			return err
 		}
-		if err := seedVideos(ctx, pool, objects, video.IngestConfig{}); err != nil {
-			return err
+		if c.Videos {
+			if err := seedVideos(ctx, pool, objects, video.IngestConfig{}); err != nil {
+				return err
+			}
+		}
+		if c.Problems {
+			n, err := demo.Seed(ctx, judge.NewStore(pool, objects))
+			if err != nil {
+				return fmt.Errorf("seed problems: %w", err)
+			}
+			slog.Info("seeded problems", "added", n)
 		}
 	}
 	slog.Info("seeded", "courses_added", res.Courses, "chapters_added", res.Chapters, "lessons_added", res.Lessons,
@@ -129,10 +142,13 @@ func (c edgeCmd) Run(g *globals, ctx context.Context) error {
 }
 
 type upCmd struct {
-	origin.Config `embed:"" prefix:"origin-"`
-	EdgeListen    string `help:"Address of the edge in front of the origin." default:"127.0.0.1:8081" env:"LUFFY_UP_EDGE_LISTEN"`
-	Seed          bool   `help:"Seed what is missing of the demo catalog, accounts and videos (the demo accounts get --password)." default:"true" negatable:"" env:"LUFFY_UP_SEED"`
-	Password      string `help:"Password of the demo accounts when seeding." default:"luffy-demo" env:"LUFFY_DEMO_PASSWORD"`
+	origin.Config    `embed:"" prefix:"origin-"`
+	EdgeListen       string `help:"Address of the edge in front of the origin." default:"127.0.0.1:8081" env:"LUFFY_UP_EDGE_LISTEN"`
+	Seed             bool   `help:"Seed what is missing of the demo catalog, accounts and videos (the demo accounts get --password)." default:"true" negatable:"" env:"LUFFY_UP_SEED"`
+	Password         string `help:"Password of the demo accounts when seeding." default:"luffy-demo" env:"LUFFY_DEMO_PASSWORD"`
+	Judge            bool   `help:"Run a judge worker (needs the Docker engine and the sandbox image)." default:"true" negatable:"" env:"LUFFY_UP_JUDGE"`
+	JudgeListen      string `help:"Address of the judge worker's /metrics." default:"127.0.0.1:8082" env:"LUFFY_UP_JUDGE_LISTEN"`
+	JudgeConcurrency int    `help:"Submissions the judge worker judges at once." default:"2" env:"LUFFY_UP_JUDGE_CONCURRENCY"`
 }
 
 func (c upCmd) Run(g *globals, ctx context.Context) error {
@@ -144,7 +160,7 @@ func (c upCmd) Run(g *globals, ctx context.Context) error {
 	// The seed is idempotent: it adds what is missing (a video step a crash interrupted,
 	// say) and leaves the rest.
 	if c.Seed {
-		if err := seed(ctx, pool, g.ObjectConfig, seedCmd{Courses: 240, Password: c.Password, Videos: true}); err != nil {
+		if err := seed(ctx, pool, g.ObjectConfig, seedCmd{Courses: 240, Password: c.Password, Videos: true, Problems: true}); err != nil {
 			return err
 		}
 	}
@@ -178,6 +194,19 @@ func (c upCmd) Run(g *globals, ctx context.Context) error {
 	if err := edgeSrv.Start(ctx); err != nil {
 		return err
 	}
+	var judgeSvc *judgeService
+	if c.Judge {
+		host, _ := os.Hostname()
+		judgeSvc, err = newJudgeService(ctx, worker.Config{Concurrency: c.JudgeConcurrency, Name: "up-" + host}, "", c.JudgeListen, pool, objects, g.PGURL)
+		if err == nil {
+			err = judgeSvc.Start(ctx)
+		}
+		if err != nil {
+			sctx, cancel := context.WithTimeout(context.Background(), c.ShutdownTimeout)
+			defer cancel()
+			return errors.Join(fmt.Errorf("judge worker (or run with --no-judge): %w", err), edgeSrv.Stop(sctx), srv.Stop(sctx))
+		}
+	}
 	base := "http://" + edgeSrv.Addr()
 	var lesson int64
 	_ = pool.QueryRow(ctx, `SELECT id FROM lessons WHERE free_preview AND video_id IS NOT NULL AND deleted_at IS NULL ORDER BY id LIMIT 1`).Scan(&lesson)
@@ -188,6 +217,8 @@ Luffy is up.
               curl '%[1]s/api/v1/courses?limit=5'
   login       curl -X POST %[1]s/api/v1/auth/login -d '{"username":"admin","password":"%[2]s"}'
   video       curl -X POST %[1]s/api/v1/lessons/%[4]d/play   (a free preview; then: ffmpeg -i <url> -c copy out.mp4)
+  judge       curl -X POST %[1]s/api/v1/submissions -H "Authorization: Bearer <token of student1>" \
+                -d '{"problem":"a-plus-b","language":"python3","source":"a,b=map(int,input().split())\nprint(a+b)"}'
   metrics     %[1]s/metrics
   postgres    %[3]s
 Stop with Ctrl-C.
@@ -195,7 +226,11 @@ Stop with Ctrl-C.
 	<-ctx.Done()
 	sctx, cancel := context.WithTimeout(context.Background(), c.ShutdownTimeout)
 	defer cancel()
-	return errors.Join(edgeSrv.Stop(sctx), srv.Stop(sctx))
+	var judgeErr error
+	if judgeSvc != nil {
+		judgeErr = judgeSvc.Stop(sctx)
+	}
+	return errors.Join(judgeErr, edgeSrv.Stop(sctx), srv.Stop(sctx))
 }
 
 // redactURL hides a password in a URL before it is printed.

@@ -3,9 +3,22 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
 	"path/filepath"
+	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/luffy-edu/luffy/judge"
 	"github.com/luffy-edu/luffy/judge/sandbox"
+	"github.com/luffy-edu/luffy/judge/worker"
+	"github.com/luffy-edu/luffy/storage"
 )
 
 // judgeImageCmd builds the sandbox image.
@@ -39,7 +52,108 @@ func (c judgeImageCmd) Run(ctx context.Context) error {
 	return nil
 }
 
-// judgeCmd groups the judge's commands.
+// judgeCmd groups the judge's commands; plain `luffy judge` runs a worker.
 type judgeCmd struct {
+	Work  judgeWorkCmd  `cmd:"" default:"withargs" help:"Run a judge worker (the default): claim queued submissions and judge them in Docker sandboxes."`
 	Image judgeImageCmd `cmd:"" help:"Build the sandbox image locally (debootstrap + Docker API import); a no-op when it is up to date."`
+}
+
+type judgeWorkCmd struct {
+	worker.Config `embed:""`
+	Listen        string `help:"Address of the worker's /metrics, /healthz and /readyz." default:"127.0.0.1:8082" env:"LUFFY_JUDGE_LISTEN"`
+	Image         string `help:"Sandbox image (default: the image of the built-in recipe, see 'luffy judge image --print')." env:"LUFFY_JUDGE_IMAGE"`
+}
+
+func (c judgeWorkCmd) Run(g *globals, ctx context.Context) error {
+	pool, objects, err := g.connectStores(ctx)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	svc, err := newJudgeService(ctx, c.Config, c.Image, c.Listen, pool, objects, g.PGURL)
+	if err != nil {
+		return err
+	}
+	return runServices(ctx, 30*time.Second, svc)
+}
+
+// judgeService runs a worker between Start and Stop, with its metrics endpoint.
+type judgeService struct {
+	w      *worker.Worker
+	eng    *sandbox.Engine
+	http   *http.Server
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func newJudgeService(ctx context.Context, cfg worker.Config, image, listen string, pool *pgxpool.Pool, objects *storage.Objects, pgURL string) (*judgeService, error) {
+	if image == "" {
+		image = sandbox.DefaultRecipe().Tag()
+	}
+	if cfg.Name == "" {
+		host, _ := os.Hostname()
+		cfg.Name = "judge-" + host
+	}
+	eng, err := sandbox.NewEngine(ctx, sandbox.Config{Image: image, Owner: cfg.Name})
+	if err != nil {
+		return nil, err
+	}
+	ok, err := sandbox.ImageExists(ctx, eng.Client(), image)
+	if err == nil && !ok {
+		err = fmt.Errorf("sandbox image %s is missing: build it with `luffy judge image` (make run and make test do)", image)
+	}
+	if err != nil {
+		eng.Close()
+		return nil, err
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	w, err := worker.New(cfg, judge.NewStore(pool, objects), eng, pgURL, reg)
+	if err != nil {
+		eng.Close()
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte(`{"status":"ok"}`)) })
+	mux.HandleFunc("/readyz", func(rw http.ResponseWriter, r *http.Request) {
+		if _, err := eng.Client().Ping(r.Context()); err != nil {
+			rw.WriteHeader(http.StatusServiceUnavailable)
+			rw.Write([]byte(`{"status":"docker engine unreachable"}`))
+			return
+		}
+		rw.Write([]byte(`{"status":"ready"}`))
+	})
+	return &judgeService{w: w, eng: eng, http: &http.Server{Addr: listen, Handler: mux, ReadHeaderTimeout: 10 * time.Second}}, nil
+}
+
+func (s *judgeService) Start(ctx context.Context) error {
+	ln, err := net.Listen("tcp", s.http.Addr)
+	if err != nil {
+		return fmt.Errorf("judge metrics listen: %w", err)
+	}
+	go s.http.Serve(ln)
+	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	s.cancel, s.done = cancel, make(chan struct{})
+	go func() {
+		defer close(s.done)
+		if err := s.w.Run(wctx); err != nil {
+			slog.Error("judge worker", "err", err)
+		}
+	}()
+	slog.Info("judge worker started", "metrics", "http://"+ln.Addr().String()+"/metrics")
+	return nil
+}
+
+// Stop cancels judging: submissions in progress go back to the queue for the next worker.
+func (s *judgeService) Stop(ctx context.Context) error {
+	if s.cancel != nil {
+		s.cancel()
+		select {
+		case <-s.done:
+		case <-ctx.Done():
+		}
+	}
+	s.http.Shutdown(ctx)
+	return s.eng.Close()
 }

@@ -11,6 +11,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/docker/docker/api/types/container"
@@ -79,6 +80,16 @@ func (c Config) withDefaults() Config {
 type Engine struct {
 	cli *client.Client
 	cfg Config
+
+	mu      sync.Mutex
+	started []string // recent container IDs, for tests that look for leftovers
+}
+
+// Started returns the IDs of the last containers this engine started (up to 4096).
+func (e *Engine) Started() []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return append([]string(nil), e.started...)
 }
 
 // NewEngine connects to the Docker engine named by DOCKER_HOST (default the local socket),
@@ -185,6 +196,12 @@ func (e *Engine) Start(ctx context.Context) (*Box, error) {
 		return nil, fmt.Errorf("create sandbox: %w", err)
 	}
 	b := &Box{e: e, id: created.ID}
+	e.mu.Lock()
+	if len(e.started) >= 4096 {
+		e.started = e.started[1:]
+	}
+	e.started = append(e.started, created.ID)
+	e.mu.Unlock()
 	hj, err := e.cli.ContainerAttach(ctx, b.id, container.AttachOptions{Stream: true, Stdin: true, Stdout: true, Stderr: true})
 	if err != nil {
 		b.Close()

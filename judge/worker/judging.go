@@ -159,7 +159,7 @@ func (j *Judger) Judge(ctx context.Context, p judge.Problem, tests []judge.TestC
 	failed := map[int]bool{} // subtasks with a failed test
 	for i := range res.Tests {
 		tr := &res.Tests[i]
-		if failed[tr.Subtask] && !tr.Sample {
+		if failed[tr.Subtask] {
 			tr.Verdict = Skipped
 			continue
 		}
