@@ -17,10 +17,13 @@ import (
 const maxJSONBody = 64 << 10
 
 // decodeJSON reads the request body into v strictly: one JSON value, no unknown fields.
-func decodeJSON(ctx *fasthttp.RequestCtx, v any) error {
+func decodeJSON(ctx *fasthttp.RequestCtx, v any) error { return decodeJSONUpTo(ctx, v, maxJSONBody) }
+
+// decodeJSONUpTo is decodeJSON for a route whose bodies may be up to limit bytes.
+func decodeJSONUpTo(ctx *fasthttp.RequestCtx, v any, limit int) error {
 	body := ctx.PostBody()
-	if len(body) > maxJSONBody {
-		return errf(fasthttp.StatusRequestEntityTooLarge, "body_too_large", "the body is larger than %d bytes", maxJSONBody)
+	if len(body) > limit {
+		return errf(fasthttp.StatusRequestEntityTooLarge, "body_too_large", "the body is larger than %d bytes", limit)
 	}
 	if len(bytes.TrimSpace(body)) == 0 {
 		return errf(fasthttp.StatusBadRequest, "malformed_json", "a JSON body is required")

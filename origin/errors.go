@@ -14,6 +14,8 @@ import (
 
 	"github.com/luffy-edu/luffy/accounts"
 	"github.com/luffy-edu/luffy/catalog"
+	"github.com/luffy-edu/luffy/judge"
+	"github.com/luffy-edu/luffy/judge/testzip"
 )
 
 // apiError is an error the HTTP layer answers as it is.
@@ -41,6 +43,8 @@ func classify(err error) *apiError {
 	var ae *apiError
 	var ie *catalog.InputError
 	var ve *accounts.ValidationError
+	var je *judge.InputError
+	var ze *testzip.Error
 	var se *json.SyntaxError
 	var te *json.UnmarshalTypeError
 	switch {
@@ -50,16 +54,24 @@ func classify(err error) *apiError {
 		return errf(fasthttp.StatusBadRequest, "invalid_"+ie.Field, "%s", ie.Error())
 	case errors.As(err, &ve):
 		return errf(fasthttp.StatusBadRequest, "invalid_"+ve.Field, "%s", ve.Error())
+	case errors.As(err, &je):
+		return errf(fasthttp.StatusBadRequest, "invalid_"+je.Field, "%s", je.Error())
+	case errors.As(err, &ze):
+		return errf(fasthttp.StatusBadRequest, "invalid_tests", "%s", ze.Error())
 	case errors.As(err, &se):
 		return errf(fasthttp.StatusBadRequest, "malformed_json", "malformed JSON at byte %d", se.Offset)
 	case errors.As(err, &te):
 		return errf(fasthttp.StatusBadRequest, "invalid_"+te.Field, "%s must be %s, not JSON %s", te.Field, te.Type, te.Value)
-	case errors.Is(err, catalog.ErrNotFound):
+	case errors.Is(err, catalog.ErrNotFound), errors.Is(err, judge.ErrNotFound):
 		return errf(fasthttp.StatusNotFound, "not_found", "no such record")
-	case errors.Is(err, catalog.ErrSlugTaken), errors.Is(err, accounts.ErrUsernameTaken):
+	case errors.Is(err, catalog.ErrSlugTaken), errors.Is(err, accounts.ErrUsernameTaken), errors.Is(err, judge.ErrSlugTaken):
 		return errf(fasthttp.StatusConflict, "conflict", "%s", err.Error())
 	case errors.Is(err, catalog.ErrNotEditable), errors.Is(err, catalog.ErrNotDeletable):
 		return errf(fasthttp.StatusConflict, "locked", "%s", err.Error())
+	case errors.Is(err, judge.ErrNoTests):
+		return errf(fasthttp.StatusConflict, "no_tests", "%s", err.Error())
+	case errors.Is(err, judge.ErrRateLimited):
+		return errf(fasthttp.StatusTooManyRequests, "rate_limited", "%s", err.Error())
 	case errors.Is(err, accounts.ErrInvalidCredentials):
 		return errf(fasthttp.StatusUnauthorized, "invalid_credentials", "%s", err.Error())
 	case errors.Is(err, accounts.ErrUnauthenticated):

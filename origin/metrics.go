@@ -30,11 +30,21 @@ const (
 	routeVideo
 	routePlay
 	routePublicKey
+	routeProblems
+	routeProblem
+	routeSubmit
+	routeSubmissions
+	routeSubmission
+	routeSubmissionEvents
+	routeWrongBook
+	routeAdminProblems
+	routeAdminProblemTests
 	numRoutes
 )
 
 var routeNames = [numRoutes]string{"unknown", "categories", "courses", "course", "auth_register", "auth_login",
-	"auth_logout", "auth_me", "admin_courses", "admin_course", "admin_reorder", "metrics", "healthz", "readyz", "video", "lesson_play", "video_public_key"}
+	"auth_logout", "auth_me", "admin_courses", "admin_course", "admin_reorder", "metrics", "healthz", "readyz", "video", "lesson_play", "video_public_key",
+	"problems", "problem", "submit", "submissions", "submission", "submission_events", "wrong_book", "admin_problems", "admin_problem_tests"}
 
 // statuses that get a pre-resolved counter, so that counting them allocates nothing.
 var commonStatuses = []int{200, 201, 304, 400, 401, 403, 404, 405, 408, 409, 413, 422, 429, 500, 503}
@@ -96,6 +106,15 @@ func newMetrics(s *Server) *metrics {
 			func() float64 { return float64(rc.Metrics.CostAdded() - rc.Metrics.CostEvicted()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "luffy_origin_cache_budget_bytes", Help: "Byte budget of the response cache."},
 			func() float64 { return float64(rc.MaxCost()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "luffy_origin_submission_streams", Help: "Submission event streams open now."},
+			func() float64 { return float64(s.events.open.Load()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "luffy_origin_submission_listener_up", Help: "1 while the LISTEN connection for submission events is up; streams fall back to polling while it is 0."},
+			func() float64 {
+				if s.events.up.Load() {
+					return 1
+				}
+				return 0
+			}),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "luffy_http_open_connections", Help: "Client connections open now.", ConstLabels: prometheus.Labels{"service": "origin"}},
 			func() float64 { return float64(s.srv.GetOpenConnectionsCount()) }),
 	)

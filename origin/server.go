@@ -23,6 +23,7 @@ import (
 
 	"github.com/luffy-edu/luffy/accounts"
 	"github.com/luffy-edu/luffy/catalog"
+	"github.com/luffy-edu/luffy/judge"
 	"github.com/luffy-edu/luffy/orders"
 	"github.com/luffy-edu/luffy/storage"
 	"github.com/luffy-edu/luffy/video"
@@ -41,6 +42,7 @@ type Config struct {
 	StaleIfError         time.Duration `help:"Cache-Control stale-if-error of catalog responses: how long edges may serve them while origins fail." default:"24h" env:"LUFFY_STALE_IF_ERROR"`
 
 	MaxBodyBytes      int           `help:"Largest request body accepted; admin JSON bodies are further capped at 64 KiB." default:"1048576" env:"LUFFY_MAX_BODY_BYTES"`
+	MaxUploadBytes    int64         `help:"Largest test-archive upload an admin may send." default:"67108864" env:"LUFFY_MAX_UPLOAD_BYTES"`
 	ReadTimeout       time.Duration `help:"Time allowed to read a request, headers and body." default:"10s" env:"LUFFY_READ_TIMEOUT"`
 	WriteTimeout      time.Duration `help:"Time allowed to write a response." default:"10s" env:"LUFFY_WRITE_TIMEOUT"`
 	IdleTimeout       time.Duration `help:"Time a keep-alive connection may wait for its next request." default:"60s" env:"LUFFY_IDLE_TIMEOUT"`
@@ -75,6 +77,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.MaxBodyBytes == 0 {
 		c.MaxBodyBytes = 1 << 20
+	}
+	if c.MaxUploadBytes == 0 {
+		c.MaxUploadBytes = 64 << 20
 	}
 	d(&c.CacheTTL, 10*time.Minute)
 	d(&c.MaxAge, 30*time.Second)
@@ -133,6 +138,9 @@ type Server struct {
 	masters        *ristretto.Cache[string, *masterEntry]
 	objectLoads    singleflight.Group
 	purgeClient    fasthttp.Client
+
+	judge  *judge.Store
+	events *submissionHub
 
 	cacheControl []byte
 	stopping     atomic.Bool
@@ -199,6 +207,8 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 		hotObjects:     hot,
 		seenObjects:    seen,
 		masters:        masters,
+		judge:          judge.NewStore(pool, deps.Objects),
+		events:         newSubmissionHub(deps.PGURL),
 		cacheControl: fmt.Appendf(nil, "public, max-age=%d, s-maxage=%d, stale-while-revalidate=%d, stale-if-error=%d",
 			int(cfg.MaxAge.Seconds()), int(cfg.SMaxAge.Seconds()), int(cfg.StaleWhileRevalidate.Seconds()), int(cfg.StaleIfError.Seconds())),
 	}
@@ -209,7 +219,8 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 		ReadTimeout:        cfg.ReadTimeout,
 		WriteTimeout:       cfg.WriteTimeout,
 		IdleTimeout:        cfg.IdleTimeout,
-		MaxRequestBodySize: cfg.MaxBodyBytes,
+		MaxRequestBodySize: int(max(int64(cfg.MaxBodyBytes), cfg.MaxUploadBytes)),
+		HeaderReceived:     s.requestConfig,
 		CloseOnShutdown:    true,
 	}
 	s.metrics = newMetrics(s)
@@ -236,6 +247,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		defer close(s.listenDone)
 		s.listenForChanges(lctx)
 	}()
+	s.events.start()
 	s.serveErr = make(chan error, 1)
 	go func() { s.serveErr <- s.srv.Serve(ln) }()
 	slog.Info("origin serving", "addr", ln.Addr().String())
@@ -254,6 +266,9 @@ func (s *Server) Stop(ctx context.Context) error {
 	var err error
 	s.stopOnce.Do(func() {
 		s.stopping.Store(true)
+		// Event streams would hold their connections open for minutes; end them first so
+		// that shutdown waits only for ordinary requests. Their clients reconnect elsewhere.
+		s.events.stop()
 		err = s.srv.ShutdownWithContext(ctx)
 		if s.stopListen != nil {
 			s.stopListen()
@@ -294,6 +309,12 @@ const adminCoursesPrefix = "/api/v1/admin/courses/"
 
 func (s *Server) dispatch(ctx *fasthttp.RequestCtx) route {
 	path := ctx.Path()
+	// requestConfig already refused most large bodies before reading them; this catches a
+	// raw path that looked like an upload but is not one once normalized.
+	if len(ctx.PostBody()) > s.cfg.MaxBodyBytes && !isTestsUpload(ctx.Method(), path) {
+		writeError(ctx, errf(fasthttp.StatusRequestEntityTooLarge, "body_too_large", "the request body is larger than %d bytes", s.cfg.MaxBodyBytes))
+		return routeUnknown
+	}
 	switch string(path) {
 	case "/api/v1/categories":
 		if s.allow(ctx, "GET, HEAD", methodGet, methodHead) {
@@ -335,6 +356,30 @@ func (s *Server) dispatch(ctx *fasthttp.RequestCtx) route {
 			s.serveAdminReorder(ctx)
 		}
 		return routeAdminReorder
+	case "/api/v1/problems":
+		if s.allow(ctx, "GET, HEAD", methodGet, methodHead) {
+			s.serveProblems(ctx)
+		}
+		return routeProblems
+	case "/api/v1/submissions":
+		if string(ctx.Method()) == "POST" {
+			s.serveSubmit(ctx)
+			return routeSubmit
+		}
+		if s.allow(ctx, "GET, POST", methodGet) {
+			s.serveSubmissions(ctx)
+		}
+		return routeSubmissions
+	case "/api/v1/me/wrong-book":
+		if s.allow(ctx, "GET", methodGet) {
+			s.serveWrongBook(ctx)
+		}
+		return routeWrongBook
+	case "/api/v1/admin/problems":
+		if s.allow(ctx, "POST", methodPost) {
+			s.serveAdminCreateProblem(ctx)
+		}
+		return routeAdminProblems
 	case "/api/v1/video/public-key":
 		// Public by nature: edges verify playback tokens with it and hold nothing secret.
 		if s.allow(ctx, "GET", methodGet) {
@@ -379,6 +424,9 @@ func (s *Server) dispatch(ctx *fasthttp.RequestCtx) route {
 			s.serveAdminCourse(ctx, path[len(adminCoursesPrefix):])
 		}
 		return routeAdminCourse
+	}
+	if r, ok := s.dispatchJudge(ctx, path); ok {
+		return r
 	}
 	writeError(ctx, errRouteNotFound)
 	return routeUnknown

@@ -18,6 +18,7 @@ import (
 	"github.com/luffy-edu/luffy/edge"
 	"github.com/luffy-edu/luffy/judge"
 	"github.com/luffy-edu/luffy/judge/demo"
+	"github.com/luffy-edu/luffy/judge/sandbox"
 	"github.com/luffy-edu/luffy/judge/worker"
 	"github.com/luffy-edu/luffy/origin"
 	"github.com/luffy-edu/luffy/storage"
@@ -197,7 +198,7 @@ func (c upCmd) Run(g *globals, ctx context.Context) error {
 	var judgeSvc *judgeService
 	if c.Judge {
 		host, _ := os.Hostname()
-		judgeSvc, err = newJudgeService(ctx, worker.Config{Concurrency: c.JudgeConcurrency, Name: "up-" + host}, "", c.JudgeListen, pool, objects, g.PGURL)
+		judgeSvc, err = newJudgeService(ctx, worker.Config{Concurrency: c.JudgeConcurrency, Name: "up-" + host}, sandbox.Config{}, c.JudgeListen, pool, objects, g.PGURL)
 		if err == nil {
 			err = judgeSvc.Start(ctx)
 		}

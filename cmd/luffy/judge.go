@@ -62,6 +62,7 @@ type judgeWorkCmd struct {
 	worker.Config `embed:""`
 	Listen        string `help:"Address of the worker's /metrics, /healthz and /readyz." default:"127.0.0.1:8082" env:"LUFFY_JUDGE_LISTEN"`
 	Image         string `help:"Sandbox image (default: the image of the built-in recipe, see 'luffy judge image --print')." env:"LUFFY_JUDGE_IMAGE"`
+	Runtime       string `help:"OCI runtime of the sandboxes (default: the engine's, runc); runsc for gVisor where the engine has it." env:"LUFFY_JUDGE_RUNTIME"`
 }
 
 func (c judgeWorkCmd) Run(g *globals, ctx context.Context) error {
@@ -70,7 +71,7 @@ func (c judgeWorkCmd) Run(g *globals, ctx context.Context) error {
 		return err
 	}
 	defer pool.Close()
-	svc, err := newJudgeService(ctx, c.Config, c.Image, c.Listen, pool, objects, g.PGURL)
+	svc, err := newJudgeService(ctx, c.Config, sandbox.Config{Image: c.Image, Runtime: c.Runtime}, c.Listen, pool, objects, g.PGURL)
 	if err != nil {
 		return err
 	}
@@ -86,15 +87,17 @@ type judgeService struct {
 	done   chan struct{}
 }
 
-func newJudgeService(ctx context.Context, cfg worker.Config, image, listen string, pool *pgxpool.Pool, objects *storage.Objects, pgURL string) (*judgeService, error) {
-	if image == "" {
-		image = sandbox.DefaultRecipe().Tag()
+func newJudgeService(ctx context.Context, cfg worker.Config, box sandbox.Config, listen string, pool *pgxpool.Pool, objects *storage.Objects, pgURL string) (*judgeService, error) {
+	if box.Image == "" {
+		box.Image = sandbox.DefaultRecipe().Tag()
 	}
+	image := box.Image
 	if cfg.Name == "" {
 		host, _ := os.Hostname()
 		cfg.Name = "judge-" + host
 	}
-	eng, err := sandbox.NewEngine(ctx, sandbox.Config{Image: image, Owner: cfg.Name})
+	box.Owner = cfg.Name
+	eng, err := sandbox.NewEngine(ctx, box)
 	if err != nil {
 		return nil, err
 	}

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"math"
 	"strings"
+	"sync"
 	"syscall"
+	"time"
 	"unicode/utf8"
 
 	"github.com/luffy-edu/luffy/judge"
@@ -70,11 +72,90 @@ type Judger struct {
 	// Checkers caches compiled custom checkers by source, so a checker is compiled once
 	// per worker, not once per submission.
 	checkers *checkerCache
+	// warm holds sandboxes started ahead of need: starting a container takes ~100 ms of
+	// mostly waiting on the engine, which would otherwise sit in every submission's
+	// latency. Used sandboxes are removed in the background for the same reason.
+	warm     chan *sandbox.Box
+	closing  sync.WaitGroup
+	stop     chan struct{}
+	stopped  sync.Once
+	fillDone chan struct{}
 }
 
-// NewJudger makes a judger on eng.
+// NewJudger makes a judger on eng. Close releases what it holds.
 func NewJudger(eng *sandbox.Engine) *Judger {
-	return &Judger{Engine: eng, checkers: newCheckerCache()}
+	return &Judger{Engine: eng, checkers: newCheckerCache(), stop: make(chan struct{})}
+}
+
+// Prestart keeps n sandboxes started ahead of need from now on. A worker calls it after
+// sweeping its predecessor's sandboxes, which would otherwise include these.
+func (j *Judger) Prestart(n int) {
+	if n > 0 && j.warm == nil {
+		j.warm = make(chan *sandbox.Box, n)
+		j.fillDone = make(chan struct{})
+		go func() { defer close(j.fillDone); j.fill() }()
+	}
+}
+
+// fill keeps the warm pool full until Close.
+func (j *Judger) fill() {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { <-j.stop; cancel() }()
+	for {
+		box, err := j.Engine.Start(ctx)
+		if err != nil {
+			select {
+			case <-j.stop:
+				return
+			case <-time.After(time.Second): // the engine is down; Judge starts its own
+			}
+			continue
+		}
+		select {
+		case j.warm <- box:
+		case <-j.stop:
+			box.Close()
+			return
+		}
+	}
+}
+
+// box returns a warm sandbox or starts one.
+func (j *Judger) box(ctx context.Context) (*sandbox.Box, error) {
+	select {
+	case b := <-j.warm:
+		return b, nil
+	default:
+	}
+	return j.Engine.Start(ctx)
+}
+
+// release removes a used sandbox in the background.
+func (j *Judger) release(b *sandbox.Box) {
+	j.closing.Add(1)
+	go func() {
+		defer j.closing.Done()
+		b.Close()
+	}()
+}
+
+// Close removes the warm sandboxes and waits for background removals.
+func (j *Judger) Close() {
+	j.stopped.Do(func() { close(j.stop) })
+	if j.fillDone != nil {
+		<-j.fillDone // nothing enters the pool after this
+	}
+	for {
+		select {
+		case b := <-j.warm:
+			b.Close()
+			continue
+		default:
+		}
+		break
+	}
+	j.closing.Wait()
 }
 
 // Judge compiles the submission once in a fresh sandbox, runs every test through the
@@ -87,11 +168,11 @@ func (j *Judger) Judge(ctx context.Context, p judge.Problem, tests []judge.TestC
 	}
 	res := Result{Tests: planTests(p, tests)}
 
-	box, err := j.Engine.Start(ctx)
+	box, err := j.box(ctx)
 	if err != nil {
 		return res, err
 	}
-	defer box.Close()
+	defer j.release(box)
 
 	// A custom checker is compiled (or taken from the cache) while the program compiles,
 	// in a sandbox of its own: the program must not be able to replace it.
@@ -109,7 +190,7 @@ func (j *Judger) Judge(ctx context.Context, p judge.Problem, tests []judge.TestC
 	defer func() {
 		<-chkDone
 		if chk != nil {
-			chk.box.Close()
+			j.release(chk.box)
 		}
 	}()
 

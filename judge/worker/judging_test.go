@@ -10,6 +10,14 @@ import (
 	"github.com/luffy-edu/luffy/judge/sandbox/sandboxtest"
 )
 
+// newJudger makes a judger whose background removals finish before the test's sandbox
+// check runs.
+func newJudger(t testing.TB) *Judger {
+	j := NewJudger(sandboxtest.Engine(t))
+	t.Cleanup(j.Close)
+	return j
+}
+
 func demoProblem(t testing.TB, slug string) demo.Problem {
 	t.Helper()
 	for _, p := range demo.Problems() {
@@ -22,7 +30,7 @@ func demoProblem(t testing.TB, slug string) demo.Problem {
 }
 
 func TestAPlusBInEveryLanguage(t *testing.T) {
-	j := NewJudger(sandboxtest.Engine(t))
+	j := newJudger(t)
 	p := demoProblem(t, "a-plus-b")
 	for _, lang := range judge.Languages {
 		t.Run(lang, func(t *testing.T) {
@@ -40,7 +48,7 @@ func TestAPlusBInEveryLanguage(t *testing.T) {
 }
 
 func TestDemoSolutionsAreAccepted(t *testing.T) {
-	j := NewJudger(sandboxtest.Engine(t))
+	j := newJudger(t)
 	for _, p := range demo.Problems() {
 		for _, lang := range []string{"cpp17", "python3"} {
 			t.Run(p.Slug+"/"+lang, func(t *testing.T) {
@@ -57,7 +65,7 @@ func TestDemoSolutionsAreAccepted(t *testing.T) {
 }
 
 func TestSubtasksScorePartially(t *testing.T) {
-	j := NewJudger(sandboxtest.Engine(t))
+	j := newJudger(t)
 	p := demoProblem(t, "range-sum")
 	res, err := j.Judge(context.Background(), p.Problem, p.Tests, Submission{Language: "cpp17", Source: p.Solutions["cpp17-naive"]}, nil)
 	if err != nil {
@@ -81,7 +89,7 @@ func TestSubtasksScorePartially(t *testing.T) {
 // TestVerdicts covers every verdict a program can earn, on a-plus-b (token checker) and
 // hello-world (exact checker, so spacing is a presentation error).
 func TestVerdicts(t *testing.T) {
-	j := NewJudger(sandboxtest.Engine(t))
+	j := newJudger(t)
 	apb := demoProblem(t, "a-plus-b")
 	hello := demoProblem(t, "hello-world")
 	apb.TimeLimitMS, apb.MemoryLimitMB = 500, 64

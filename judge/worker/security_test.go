@@ -14,7 +14,6 @@ import (
 	"github.com/luffy-edu/luffy/judge"
 	"github.com/luffy-edu/luffy/judge/demo"
 	"github.com/luffy-edu/luffy/judge/sandbox"
-	"github.com/luffy-edu/luffy/judge/sandbox/sandboxtest"
 )
 
 // The security suite: hostile programs, each judged for real, each followed by a check
@@ -64,8 +63,10 @@ func sandboxProcesses(t *testing.T, eng *sandbox.Engine) []string {
 	return out
 }
 
-func (h hostState) check(t *testing.T, eng *sandbox.Engine) {
+func (h hostState) check(t *testing.T, j *Judger) {
 	t.Helper()
+	eng := j.Engine
+	j.closing.Wait() // sandboxes are removed in the background
 	// A killed container's processes take a moment to be reaped by the kernel.
 	deadline := time.Now().Add(5 * time.Second)
 	for len(sandboxProcesses(t, eng)) > 0 && time.Now().Before(deadline) {
@@ -90,8 +91,8 @@ func (h hostState) check(t *testing.T, eng *sandbox.Engine) {
 }
 
 func TestSecurity(t *testing.T) {
-	eng := sandboxtest.Engine(t)
-	j := NewJudger(eng)
+	j := newJudger(t)
+	eng := j.Engine
 	host := snapshotHost(t)
 	// The leftover check must see a live sandbox's processes, or it proves nothing.
 	box, err := eng.Start(context.Background())
@@ -126,7 +127,7 @@ func TestSecurity(t *testing.T) {
 				t.Errorf("verdict %s, want %v (%s) %s", res.Verdict, want, res.CompileOutput, strings.Join(msgs, "; "))
 			}
 			t.Logf("%s in %v %s", res.Verdict, time.Since(start).Round(time.Millisecond), firstLine(res.CompileOutput))
-			host.check(t, eng)
+			host.check(t, j)
 		})
 	}
 	// The answer printed only when an attack failed: AC means contained.

@@ -91,6 +91,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	if n > 0 {
 		w.log.Info("removed sandboxes left by a previous worker", "count", n)
 	}
+	w.judger.Prestart(w.cfg.Concurrency)
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); w.listen(ctx) }()
@@ -101,6 +102,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		go func() { defer wg.Done(); w.slot(ctx) }()
 	}
 	wg.Wait()
+	w.judger.Close()
 	return nil
 }
 

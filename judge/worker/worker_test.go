@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/docker/docker/api/types/container"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/luffy-edu/luffy/accounts"
@@ -156,34 +155,33 @@ func TestCrashedWorkersSubmissionIsClaimedAgain(t *testing.T) {
 func TestWorkerSweepsItsPredecessorsSandboxes(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
+	var left []string
 	for i := 0; i < 2; i++ {
-		if _, err := e.eng.Start(ctx); err != nil { // abandoned, as by a killed worker
-			t.Fatal(err)
-		}
-	}
-	count := func() int {
-		list, err := e.eng.Client().ContainerList(ctx, container.ListOptions{All: true})
+		b, err := e.eng.Start(ctx) // abandoned, as by a killed worker
 		if err != nil {
 			t.Fatal(err)
 		}
+		left = append(left, b.ID())
+	}
+	alive := func() int {
 		n := 0
-		for _, c := range list {
-			if c.Labels[sandbox.LabelOwner] == e.eng.Config().Owner {
+		for _, id := range left {
+			if _, err := e.eng.Client().ContainerInspect(ctx, id); err == nil {
 				n++
 			}
 		}
 		return n
 	}
-	if n := count(); n != 2 {
-		t.Fatalf("%d sandboxes before the worker starts, want 2", n)
+	if n := alive(); n != 2 {
+		t.Fatalf("%d abandoned sandboxes before the worker starts, want 2", n)
 	}
 	e.startWorker(t, Config{Concurrency: 1})
 	deadline := time.Now().Add(10 * time.Second)
-	for count() != 0 && time.Now().Before(deadline) {
+	for alive() != 0 && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
 	}
-	if n := count(); n != 0 {
-		t.Fatalf("%d sandboxes left after the worker started", n)
+	if n := alive(); n != 0 {
+		t.Fatalf("%d abandoned sandboxes left after the worker started", n)
 	}
 }
 
