@@ -210,7 +210,7 @@ func TestOriginStopsOnSIGTERM(t *testing.T) {
 func TestUpServesSeededCatalog(t *testing.T) {
 	db := pgtest.New(t)
 	addr := freeAddr(t)
-	cmd := exec.Command(luffyBin, "up", "--pg-url", db.URL, "--origin-listen", addr)
+	cmd := exec.Command(luffyBin, "up", "--pg-url", db.URL, "--origin-listen", addr, "--judge-listen", freeAddr(t))
 	stdout, _ := cmd.StdoutPipe()
 	cmd.Stderr = io.Discard
 	if err := cmd.Start(); err != nil {
@@ -238,7 +238,35 @@ func TestUpServesSeededCatalog(t *testing.T) {
 	if err != nil || resp.StatusCode != 200 {
 		t.Fatalf("demo login: %v %v", err, resp)
 	}
+	var login struct{ Token string }
+	json.NewDecoder(resp.Body).Decode(&login)
 	resp.Body.Close()
+
+	// the student submits a-plus-b and the worker luffy up runs judges it
+	req, _ := http.NewRequest("POST", "http://"+addr+"/api/v1/submissions", strings.NewReader(`{"problem":"a-plus-b","language":"python3","source":"a, b = map(int, input().split())\nprint(a + b)\n"}`))
+	req.Header.Set("Authorization", "Bearer "+login.Token)
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != 201 {
+		t.Fatalf("submit a-plus-b: %v %v", err, resp)
+	}
+	var sub struct {
+		ID      int64
+		Status  string
+		Verdict *string
+	}
+	json.NewDecoder(resp.Body).Decode(&sub)
+	resp.Body.Close()
+	for deadline := time.Now().Add(60 * time.Second); sub.Status != "done" && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		req, _ := http.NewRequest("GET", fmt.Sprintf("http://%s/api/v1/submissions/%d", addr, sub.ID), nil)
+		req.Header.Set("Authorization", "Bearer "+login.Token)
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			json.NewDecoder(resp.Body).Decode(&sub)
+			resp.Body.Close()
+		}
+	}
+	if sub.Status != "done" || sub.Verdict == nil || *sub.Verdict != "AC" {
+		t.Fatalf("a-plus-b under luffy up: status %s verdict %v", sub.Status, sub.Verdict)
+	}
 
 	// the printed demo lesson plays: its master playlist is served
 	m := regexp.MustCompile(`/api/v1/lessons/(\d+)/play`).FindStringSubmatch(printed)

@@ -173,3 +173,57 @@ func bareHostJudge(dir, lang, source string, tests []judge.TestCase) error {
 	}
 	return nil
 }
+
+// BenchmarkSubmitToVerdict measures a-plus-b submissions (C++ and Python alternating)
+// from the INSERT to the verdict being readable, through the real queue: NOTIFY wakes a
+// worker of concurrency 2, which claims, judges and records. Two clients submit in a
+// closed loop, so the queue holds at most two submissions.
+func BenchmarkSubmitToVerdict(b *testing.B) {
+	e := newEnv(b)
+	e.startWorker(b, Config{Concurrency: 2})
+	p := demoProblem(b, "a-plus-b")
+	ctx := context.Background()
+	var mu sync.Mutex
+	var lat []time.Duration
+	n := max(b.N, 20)
+	jobs := make(chan string, n)
+	for i := range n {
+		jobs <- []string{"cpp17", "python3"}[i%2]
+	}
+	close(jobs)
+	b.ResetTimer()
+	start := time.Now()
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for lang := range jobs {
+				t0 := time.Now()
+				v, err := e.store.Submit(ctx, e.user.ID, e.user.Username, "a-plus-b", lang, p.Solutions[lang])
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				for v.Status != "done" {
+					time.Sleep(2 * time.Millisecond)
+					if v, err = e.store.Submission(ctx, v.ID); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+				d := time.Since(t0)
+				if *v.Verdict != "AC" {
+					b.Errorf("%s: %s", lang, *v.Verdict)
+				}
+				mu.Lock()
+				lat = append(lat, d)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	b.ReportMetric(float64(n)/time.Since(start).Seconds(), "subs/s")
+	b.ReportMetric(percentile(lat, 0.5), "p50-ms")
+	b.ReportMetric(percentile(lat, 0.99), "p99-ms")
+}

@@ -25,7 +25,7 @@ type env struct {
 	user  accounts.User
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	db := pgtest.New(t)
 	objects, err := storage.OpenObjects(context.Background(), storage.ObjectConfig{})
@@ -44,7 +44,7 @@ func newEnv(t *testing.T) *env {
 	return &env{db: db, store: store, eng: sandboxtest.Engine(t), user: u}
 }
 
-func (e *env) startWorker(t *testing.T, cfg Config) context.CancelFunc {
+func (e *env) startWorker(t testing.TB, cfg Config) context.CancelFunc {
 	t.Helper()
 	cfg.Name = e.eng.Config().Owner
 	w, err := New(cfg, e.store, e.eng, e.db.URL, prometheus.NewRegistry())
