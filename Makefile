@@ -50,7 +50,7 @@ FUZZ_TARGETS := ./catalog:FuzzParseListQuery:100000 ./catalog:FuzzDecodeCursor:1
 	./origin:FuzzRequest:20000 ./video:FuzzParseToken:50000 ./video:FuzzDecodeClaims:100000 \
 	./video:FuzzParsePath:100000 ./edge:FuzzParseCacheControl:100000 ./edge:FuzzNormalizeKey:100000 \
 	./internal/httprange:FuzzParse:100000 \
-	./judge/check:FuzzCompare:50000 ./judge/testzip:FuzzRead:20000
+	./judge/check:FuzzCompare:50000 ./judge/testzip:FuzzRead:20000 ./origin:FuzzJudgeRequest:20000
 
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
@@ -59,15 +59,19 @@ fuzz:
 		$(GO) test -run='^$$' -fuzz="^$$name\$$" -fuzztime=$${n}x $$pkg; \
 	done
 
-## bench: the origin's cache-hit and segment benchmarks, token verification and ingest
-## against bare ffmpeg (the 30k-connection capacity test of
-## ARCHITECTURE.md arrives with `luffy bench`)
-bench: stack
+## bench: the origin's cache-hit and segment benchmarks, token verification, ingest
+## against bare ffmpeg, and the judge (per-test overhead against the host, throughput
+## against bare host judging, submit-to-verdict latency); the 30k-connection capacity
+## test of ARCHITECTURE.md arrives with `luffy bench`
+bench: stack judge-image
 	$(GO) test -run='^$$' -bench=. -benchmem -count=5 ./origin/
 	$(GO) test -run='^$$' -bench=Verify -benchmem -count=5 ./video/
 	$(GO) test -run='^$$' -bench=IngestVsBareFFmpeg -benchtime=3x ./video/
+	$(GO) test -run='^$$' -bench=PerTestOverhead -benchtime=500x ./judge/worker/
+	$(GO) test -run='^$$' -bench=Throughput -benchtime=40x -count=3 ./judge/worker/
+	$(GO) test -run='^$$' -bench=SubmitToVerdict -benchtime=100x ./judge/worker/
 
 lint:
-	@test -z "$$(gofmt -l .)" || { gofmt -l .; echo "gofmt: the files above need formatting"; exit 1; }
+	@dirs=$$($(GO) list -f '{{.Dir}}' ./...); test -z "$$(gofmt -l $$dirs)" || { gofmt -l $$dirs; echo "gofmt: the files above need formatting"; exit 1; }
 	$(GO) vet ./...
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...

@@ -411,9 +411,20 @@ func (s *Store) Claim(ctx context.Context, owner string, lease time.Duration) (*
 	return &c, nil
 }
 
+// Lease names one claim of a submission: the worker and the attempt number its claim
+// made. A later claim of the same submission, even by another slot of the same worker,
+// has another attempt number, so the earlier holder can no longer write.
+type Lease struct {
+	Owner   string
+	Attempt int
+}
+
+// Lease is the claim's lease.
+func (c *Claimed) Lease(owner string) Lease { return Lease{Owner: owner, Attempt: c.Attempts} }
+
 // Extend renews a lease; ErrLeaseLost means another worker has the submission now.
-func (s *Store) Extend(ctx context.Context, id int64, owner string, lease time.Duration) error {
-	tag, err := s.pool.Exec(ctx, `UPDATE submissions SET lease_until = now() + $3::interval WHERE id = $1 AND lease_owner = $2 AND status = 'judging'`, id, owner, lease.String())
+func (s *Store) Extend(ctx context.Context, id int64, l Lease, lease time.Duration) error {
+	tag, err := s.pool.Exec(ctx, `UPDATE submissions SET lease_until = now() + $4::interval WHERE id = $1 AND lease_owner = $2 AND attempts = $3 AND status = 'judging'`, id, l.Owner, l.Attempt, lease.String())
 	if err != nil {
 		return err
 	}
@@ -424,13 +435,13 @@ func (s *Store) Extend(ctx context.Context, id int64, owner string, lease time.D
 }
 
 // Progress records the tests judged so far and wakes the event streams.
-func (s *Store) Progress(ctx context.Context, id int64, owner string, tests any, done int) error {
+func (s *Store) Progress(ctx context.Context, id int64, l Lease, tests any, done int) error {
 	tj, err := json.Marshal(tests)
 	if err != nil {
 		return err
 	}
-	tag, err := s.pool.Exec(ctx, `WITH u AS (UPDATE submissions SET tests = $3, tests_done = $4 WHERE id = $1 AND lease_owner = $2 AND status = 'judging' RETURNING id)
-		SELECT pg_notify('`+submissionEventsChan+`', id::text) FROM u`, id, owner, tj, done)
+	tag, err := s.pool.Exec(ctx, `WITH u AS (UPDATE submissions SET tests = $4, tests_done = $5 WHERE id = $1 AND lease_owner = $2 AND attempts = $3 AND status = 'judging' RETURNING id)
+		SELECT pg_notify('`+submissionEventsChan+`', id::text) FROM u`, id, l.Owner, l.Attempt, tj, done)
 	if err != nil {
 		return err
 	}
@@ -454,17 +465,17 @@ type Outcome struct {
 
 // Finish records the verdict if owner still holds the lease: a submission is judged
 // exactly once even when a slow worker and its successor both finish.
-func (s *Store) Finish(ctx context.Context, id int64, owner string, o Outcome) error {
+func (s *Store) Finish(ctx context.Context, id int64, l Lease, o Outcome) error {
 	tj, err := json.Marshal(o.Tests)
 	if err != nil {
 		return err
 	}
 	tag, err := s.pool.Exec(ctx, `WITH u AS (UPDATE submissions SET status = 'done', verdict = $3, score = $4, time_ms = $5, memory_kb = $6,
 			compile_output = $7, message = $8, tests = $9, tests_done = $10, finished_at = now(), lease_owner = NULL, lease_until = NULL
-		WHERE id = $1 AND lease_owner = $2 AND status = 'judging' RETURNING id)
+		WHERE id = $1 AND lease_owner = $2 AND attempts = $11 AND status = 'judging' RETURNING id)
 		SELECT pg_notify('`+submissionEventsChan+`', id::text) FROM u`,
-		id, owner, o.Verdict, o.Score, o.TimeMS, o.MemoryKB, strings.ToValidUTF8(strings.ReplaceAll(o.CompileOutput, "\x00", ""), "\uFFFD"),
-		o.Message, tj, o.TestsDone)
+		id, l.Owner, o.Verdict, o.Score, o.TimeMS, o.MemoryKB, strings.ToValidUTF8(strings.ReplaceAll(o.CompileOutput, "\x00", ""), "\uFFFD"),
+		o.Message, tj, o.TestsDone, l.Attempt)
 	if err != nil {
 		return err
 	}
@@ -489,8 +500,8 @@ const SubmissionEventsChannel = submissionEventsChan
 const QueuedChannel = "submissions_queued"
 
 // Release hands a claimed submission back to the queue.
-func (s *Store) Release(ctx context.Context, id int64, owner string) error {
-	tag, err := s.pool.Exec(ctx, `UPDATE submissions SET status = 'queued', lease_owner = NULL, lease_until = NULL WHERE id = $1 AND lease_owner = $2 AND status = 'judging'`, id, owner)
+func (s *Store) Release(ctx context.Context, id int64, l Lease) error {
+	tag, err := s.pool.Exec(ctx, `UPDATE submissions SET status = 'queued', lease_owner = NULL, lease_until = NULL WHERE id = $1 AND lease_owner = $2 AND attempts = $3 AND status = 'judging'`, id, l.Owner, l.Attempt)
 	if err != nil {
 		return err
 	}

@@ -75,7 +75,7 @@ func (o *judgeOrigin) judgeNext(t *testing.T, want int64, verdict judge.Verdict,
 		t.Fatalf("claim: %+v, %v; want submission %d", c, err, want)
 	}
 	tests := []map[string]any{{"name": "1", "verdict": verdict, "time_ms": 2, "memory_kb": 900}}
-	if err := o.srv.judge.Finish(ctx, c.ID, "test-worker", judge.Outcome{Verdict: verdict, Score: score, Tests: tests, TestsDone: 1}); err != nil {
+	if err := o.srv.judge.Finish(ctx, c.ID, c.Lease("test-worker"), judge.Outcome{Verdict: verdict, Score: score, Tests: tests, TestsDone: 1}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -401,7 +401,7 @@ func TestSubmissionEvents(t *testing.T) {
 		t.Fatalf("claim: %+v, %v", c, err)
 	}
 	tests := []map[string]any{{"name": "1", "sample": true, "verdict": "AC", "time_ms": 3, "memory_kb": 1200}}
-	if err := store.Progress(ctx, id, "test-worker", tests, 1); err != nil {
+	if err := store.Progress(ctx, id, c.Lease("test-worker"), tests, 1); err != nil {
 		t.Fatal(err)
 	}
 	name, v = nextEvent(t, events)
@@ -410,7 +410,7 @@ func TestSubmissionEvents(t *testing.T) {
 	}
 
 	tests = append(tests, map[string]any{"name": "2", "verdict": "AC", "time_ms": 4, "memory_kb": 1300})
-	if err := store.Finish(ctx, id, "test-worker", judge.Outcome{Verdict: judge.Accepted, Score: 100, TimeMS: 4, MemoryKB: 1300, Tests: tests, TestsDone: 2}); err != nil {
+	if err := store.Finish(ctx, id, c.Lease("test-worker"), judge.Outcome{Verdict: judge.Accepted, Score: 100, TimeMS: 4, MemoryKB: 1300, Tests: tests, TestsDone: 2}); err != nil {
 		t.Fatal(err)
 	}
 	name, v = nextEvent(t, events)

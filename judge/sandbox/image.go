@@ -15,6 +15,8 @@ import (
 	"path/filepath"
 	"strings"
 
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/client"
 )
@@ -58,7 +60,7 @@ func ImageExists(ctx context.Context, cli *client.Client, ref string) (bool, err
 	if err == nil {
 		return true, nil
 	}
-	if client.IsErrNotFound(err) {
+	if cerrdefs.IsNotFound(err) {
 		return false, nil
 	}
 	return false, fmt.Errorf("inspect image %s: %w", ref, err)
@@ -203,7 +205,27 @@ func BuildImage(ctx context.Context, cli *client.Client, r Recipe, opt BuildOpti
 		return "", fmt.Errorf("tar root filesystem: %w", err)
 	}
 	log.Info("sandbox image built", "image", tag)
+	pruneOld(ctx, cli, tag, log)
 	return tag, nil
+}
+
+// pruneOld removes sandbox images of earlier recipes (about 1.5 GB each); one a running
+// worker still uses stays, as the engine refuses to remove it.
+func pruneOld(ctx context.Context, cli *client.Client, keep string, log *slog.Logger) {
+	list, err := cli.ImageList(ctx, image.ListOptions{Filters: filters.NewArgs(filters.Arg("reference", ImageRepository))})
+	if err != nil {
+		return
+	}
+	for _, img := range list {
+		for _, ref := range img.RepoTags {
+			if ref == keep {
+				continue
+			}
+			if _, err := cli.ImageRemove(ctx, ref, image.RemoveOptions{PruneChildren: true}); err == nil {
+				log.Info("removed the sandbox image of an earlier recipe", "image", ref)
+			}
+		}
+	}
 }
 
 func runLogged(ctx context.Context, log *slog.Logger, name string, args ...string) error {
@@ -232,18 +254,34 @@ func AptMirror() (string, error) {
 	if m, _ := filepath.Glob("/etc/apt/sources.list.d/*.list"); m != nil {
 		files = append(files, m...)
 	}
+	fallback := ""
 	for _, f := range files {
-		if u := mirrorIn(f); u != "" {
+		u, any := mirrorsIn(f)
+		if u != "" {
 			return u, nil
 		}
+		if fallback == "" {
+			fallback = any
+		}
+	}
+	if fallback != "" {
+		return fallback, nil
 	}
 	return "", errors.New("no Debian mirror found in /etc/apt/sources.list{,.d}; pass --mirror")
 }
 
+// mirrorIn returns the first Debian (not security) mirror a sources file names.
 func mirrorIn(path string) string {
+	u, _ := mirrorsIn(path)
+	return u
+}
+
+// mirrorsIn returns the first URI with "debian" in it that is not a security archive,
+// and the first non-security URI of any name (a local mirror may not say debian).
+func mirrorsIn(path string) (debian, other string) {
 	f, err := os.Open(path)
 	if err != nil {
-		return ""
+		return "", ""
 	}
 	defer f.Close()
 	s := bufio.NewScanner(f)
@@ -261,9 +299,15 @@ func mirrorIn(path string) string {
 				}
 			}
 		}
-		if u != "" && strings.Contains(u, "debian") && !strings.Contains(u, "security") {
-			return u
+		if u == "" || strings.Contains(u, "security") {
+			continue
+		}
+		if strings.Contains(u, "debian") {
+			return u, other
+		}
+		if other == "" && (strings.HasPrefix(u, "http://") || strings.HasPrefix(u, "https://")) {
+			other = u
 		}
 	}
-	return ""
+	return "", other
 }

@@ -3,8 +3,10 @@ package sandbox
 import (
 	"bufio"
 	"context"
+	"crypto/rand"
 	_ "embed"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -14,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/network"
@@ -30,6 +33,9 @@ const (
 	LabelSandbox = "luffy.judge.sandbox"
 	LabelOwner   = "luffy.judge.owner"
 )
+
+// engineTimeout bounds each call to the Docker engine.
+const engineTimeout = 60 * time.Second
 
 // SandboxUID is the unprivileged user programs run as; it owns nothing in the image.
 const SandboxUID = 10000
@@ -132,7 +138,7 @@ func (e *Engine) Sweep(ctx context.Context) (int, error) {
 	n := 0
 	for _, c := range list {
 		err := e.cli.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true})
-		if err != nil && !client.IsErrNotFound(err) && !strings.Contains(err.Error(), "already in progress") {
+		if err != nil && !cerrdefs.IsNotFound(err) && !strings.Contains(err.Error(), "already in progress") {
 			return n, fmt.Errorf("remove sandbox %s: %w", c.ID[:12], err)
 		}
 		n++
@@ -162,10 +168,14 @@ type Box struct {
 // with size and inode limits, the unprivileged user, no capabilities, no new privileges,
 // memory without swap, pids and CPU limits.
 func (e *Engine) Start(ctx context.Context) (*Box, error) {
+	// A hung engine must not hold a submission (whose lease the heartbeat keeps renewing)
+	// forever.
+	ctx, cancel := context.WithTimeout(ctx, engineTimeout)
+	defer cancel()
 	c := e.cfg
 	tmpfs := fmt.Sprintf("rw,exec,nosuid,nodev,size=%d,nr_inodes=%d,mode=0700,uid=%d,gid=%d", c.WorkBytes, c.WorkInodes, SandboxUID, SandboxUID)
 	pids := c.Pids
-	noOOMKill := false
+	noOOMKill, noInit := false, false
 	cfg := &container.Config{
 		Image:           c.Image,
 		Cmd:             []string{"/usr/local/bin/luffy-runner"},
@@ -190,7 +200,10 @@ func (e *Engine) Start(ctx context.Context) (*Box, error) {
 		SecurityOpt:    []string{"no-new-privileges"},
 		Tmpfs:          map[string]string{"/work": tmpfs, "/tmp": tmpfs},
 		ShmSize:        1 << 20,
-		IpcMode:        "private",
+		// The runner must be PID 1 (it refuses otherwise): its cleanup between tests
+		// relies on it, whatever the engine's default-init setting.
+		Init:    &noInit,
+		IpcMode: "private",
 		Resources: container.Resources{
 			Memory:         c.MemoryBytes,
 			MemorySwap:     c.MemoryBytes,
@@ -200,8 +213,16 @@ func (e *Engine) Start(ctx context.Context) (*Box, error) {
 			Ulimits:        []*container.Ulimit{{Name: "nofile", Soft: 256, Hard: 256}},
 		},
 	}
-	created, err := e.cli.ContainerCreate(ctx, cfg, host, &network.NetworkingConfig{}, nil, "")
+	// A name of our own: when the create call fails on our side (a timeout) the engine
+	// may still have made the container, and the name finds it.
+	var rnd [8]byte
+	rand.Read(rnd[:])
+	name := "luffy-sandbox-" + hex.EncodeToString(rnd[:])
+	created, err := e.cli.ContainerCreate(ctx, cfg, host, &network.NetworkingConfig{}, nil, name)
 	if err != nil {
+		rctx, cancel := context.WithTimeout(context.Background(), engineTimeout)
+		e.cli.ContainerRemove(rctx, name, container.RemoveOptions{Force: true})
+		cancel()
 		return nil, fmt.Errorf("create sandbox: %w", err)
 	}
 	b := &Box{e: e, id: created.ID}
@@ -236,6 +257,8 @@ func (b *Box) ID() string { return b.id }
 // SetMemory changes the container's memory limit (and its swap limit with it, so there is
 // still no swap), between the compile phase and the tests.
 func (b *Box) SetMemory(ctx context.Context, bytes int64) error {
+	ctx, cancel := context.WithTimeout(ctx, engineTimeout)
+	defer cancel()
 	_, err := b.e.cli.ContainerUpdate(ctx, b.id, container.UpdateConfig{Resources: container.Resources{Memory: bytes, MemorySwap: bytes}})
 	if err != nil {
 		return fmt.Errorf("set sandbox memory: %w", err)
@@ -245,6 +268,8 @@ func (b *Box) SetMemory(ctx context.Context, bytes int64) error {
 
 // OOMKilled says whether the kernel's OOM killer has fired in the container's cgroup.
 func (b *Box) OOMKilled(ctx context.Context) bool {
+	ctx, cancel := context.WithTimeout(ctx, engineTimeout)
+	defer cancel()
 	info, err := b.e.cli.ContainerInspect(ctx, b.id)
 	return err == nil && info.State != nil && info.State.OOMKilled
 }
@@ -260,7 +285,7 @@ func (b *Box) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	err := b.e.cli.ContainerRemove(ctx, b.id, container.RemoveOptions{Force: true})
-	if client.IsErrNotFound(err) {
+	if cerrdefs.IsNotFound(err) {
 		err = nil
 	}
 	b.id = ""
@@ -327,7 +352,8 @@ type RunSpec struct {
 	Limits
 }
 
-// RunResult is what the runner measured.
+// RunResult is what the runner measured. CPUMS covers the program and every process it
+// started; MaxRSSKB is the peak of the largest of them.
 type RunResult struct {
 	Exited         bool
 	ExitCode       int
@@ -338,8 +364,11 @@ type RunResult struct {
 	WallKilled     bool
 	OutputExceeded bool
 	ExecErrno      int
-	Stdout         []byte
-	Stderr         []byte
+	// OOMKills counts processes the kernel's OOM killer ended in the container during
+	// the run: the program (or a child of it) hit the memory limit.
+	OOMKills int
+	Stdout   []byte
+	Stderr   []byte
 }
 
 // ErrBroken means the sandbox stopped answering; the caller judges the run IE or, when
@@ -372,10 +401,10 @@ func (b *Box) Run(ctx context.Context, spec RunSpec) (RunResult, error) {
 		return res, fmt.Errorf("%w: %v %s", ErrBroken, err, b.demx.stderr())
 	}
 	f := strings.Fields(line)
-	if len(f) != 12 || f[0] != "R" {
+	if len(f) != 13 || f[0] != "R" {
 		return res, fmt.Errorf("%w: bad answer %q", ErrBroken, line)
 	}
-	n := make([]int64, 11)
+	n := make([]int64, 12)
 	for i := range n {
 		if n[i], err = strconv.ParseInt(f[i+1], 10, 64); err != nil {
 			return res, fmt.Errorf("%w: bad answer %q", ErrBroken, line)
@@ -383,7 +412,7 @@ func (b *Box) Run(ctx context.Context, spec RunSpec) (RunResult, error) {
 	}
 	res = RunResult{
 		Exited: n[0] == 1, ExitCode: int(n[1]), Signal: int(n[2]), CPUMS: int(n[3]), WallMS: int(n[4]),
-		MaxRSSKB: n[5], WallKilled: n[6] == 1, OutputExceeded: n[7] == 1, ExecErrno: int(n[10]),
+		MaxRSSKB: n[5], WallKilled: n[6] == 1, OutputExceeded: n[7] == 1, ExecErrno: int(n[10]), OOMKills: int(n[11]),
 	}
 	if n[8] < 0 || n[8] > spec.OutputBytes || n[9] < 0 || n[9] > 1<<20 {
 		return res, fmt.Errorf("%w: bad lengths %q", ErrBroken, line)

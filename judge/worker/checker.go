@@ -60,7 +60,7 @@ func (j *Judger) startChecker(ctx context.Context, source string) (*checkerBox, 
 		}
 		// The binary comes back as the output of cat, through the runner's descriptor.
 		cat, err := box.Run(ctx, sandbox.RunSpec{Args: []string{"/bin/cat", "checker"}, Limits: sandbox.Limits{WallMS: 10000, CPUMS: 10000, OutputBytes: maxCheckerBinary}})
-		if err == nil && (cat.ExitCode != 0 || cat.OutputExceeded) {
+		if err == nil && (!cat.Exited || cat.ExitCode != 0 || cat.OutputExceeded) {
 			err = fmt.Errorf("read compiled checker: exit %d", cat.ExitCode)
 		}
 		if err != nil {

@@ -97,13 +97,12 @@ func (j *Judger) Prestart(n int) {
 	}
 }
 
-// fill keeps the warm pool full until Close.
+// fill keeps the warm pool full until Close. A start in flight is never cancelled: the
+// engine might create the container after the client gave up on it, leaving one nobody
+// knows about; it finishes (bounded by the engine timeout) and is removed.
 func (j *Judger) fill() {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() { <-j.stop; cancel() }()
 	for {
-		box, err := j.Engine.Start(ctx)
+		box, err := j.Engine.Start(context.Background())
 		if err != nil {
 			select {
 			case <-j.stop:
@@ -111,6 +110,12 @@ func (j *Judger) fill() {
 			case <-time.After(time.Second): // the engine is down; Judge starts its own
 			}
 			continue
+		}
+		select {
+		case <-j.stop:
+			box.Close()
+			return
+		default:
 		}
 		select {
 		case j.warm <- box:
@@ -237,10 +242,11 @@ func (j *Judger) Judge(ctx context.Context, p judge.Problem, tests []judge.TestC
 	env := append(baseEnv[:len(baseEnv):len(baseEnv)], lang.env...)
 	args := lang.run(memMB)
 
-	failed := map[int]bool{} // subtasks with a failed test
+	inSubtasks := subtasksOf(p)
+	failed := map[int]bool{} // subtasks with a failed test; 0 stands for "no subtasks"
 	for i := range res.Tests {
 		tr := &res.Tests[i]
-		if failed[tr.Subtask] {
+		if allFailed(failed, inSubtasks[tr.Name], len(p.Subtasks) == 0) {
 			tr.Verdict = Skipped
 			continue
 		}
@@ -251,10 +257,12 @@ func (j *Judger) Judge(ctx context.Context, p judge.Problem, tests []judge.TestC
 		} else if err != nil {
 			return res, fmt.Errorf("test %s: %w", tc.Name, err)
 		} else {
-			j.verdict(ctx, tr, run, p, tc, chk, cpuMS, memMB)
+			j.verdict(ctx, tr, run, p, tc, chk, cpuMS, memMB, lang)
 		}
-		if tr.Verdict != judge.Accepted && tr.Subtask > 0 {
-			failed[tr.Subtask] = true
+		if tr.Verdict != judge.Accepted {
+			for _, st := range inSubtasks[tr.Name] {
+				failed[st] = true
+			}
 		}
 		// Without subtasks a program that timed out once would likely time out on every
 		// later test too, holding the worker for minutes: the rest are skipped.
@@ -269,14 +277,45 @@ func (j *Judger) Judge(ctx context.Context, p judge.Problem, tests []judge.TestC
 	return res, nil
 }
 
+// subtasksOf maps each test name to every subtask (1-based) that lists it.
+func subtasksOf(p judge.Problem) map[string][]int {
+	m := map[string][]int{}
+	for i, st := range p.Subtasks {
+		for _, name := range st.Tests {
+			m[name] = append(m[name], i+1)
+		}
+	}
+	return m
+}
+
+// allFailed says whether a test need not run: every subtask it counts for has failed
+// already (a test in no subtask always runs), or, without subtasks, an earlier test
+// timed out.
+func allFailed(failed map[int]bool, subtasks []int, noSubtasks bool) bool {
+	if noSubtasks {
+		return failed[0]
+	}
+	if len(subtasks) == 0 {
+		return false
+	}
+	for _, st := range subtasks {
+		if !failed[st] {
+			return false
+		}
+	}
+	return true
+}
+
 // verdict turns what the runner measured into the test's verdict, checking the output
 // when the program ran cleanly.
-func (j *Judger) verdict(ctx context.Context, tr *TestResult, run sandbox.RunResult, p judge.Problem, tc judge.TestCase, chk *checkerBox, cpuMS, memMB int) {
+func (j *Judger) verdict(ctx context.Context, tr *TestResult, run sandbox.RunResult, p judge.Problem, tc judge.TestCase, chk *checkerBox, cpuMS, memMB int, lang language) {
 	tr.TimeMS, tr.MemoryKB, tr.ExitCode = run.CPUMS, run.MaxRSSKB, run.ExitCode
 	if run.Signal != 0 {
 		tr.Signal = signalName(run.Signal)
 	}
-	limitKB := int64(memMB) << 10
+	// The limit is the program's: a runtime's own footprint (the JVM, V8) is not held
+	// against it, as the heap flags already cap what the program allocates.
+	limitKB := int64(memMB+lang.overheadMB) << 10
 	switch {
 	case run.ExecErrno != 0:
 		tr.Verdict, tr.Message = judge.RuntimeError, "could not start the program: "+syscall.Errno(run.ExecErrno).Error()
@@ -286,8 +325,8 @@ func (j *Judger) verdict(ctx context.Context, tr *TestResult, run sandbox.RunRes
 		tr.Verdict, tr.Message = judge.TimeLimitExceeded, fmt.Sprintf("CPU time over %d ms", cpuMS)
 	case run.WallKilled:
 		tr.Verdict, tr.Message = judge.TimeLimitExceeded, fmt.Sprintf("wall time over %d ms (waiting or sleeping)", 2*cpuMS+1000)
-	case run.MaxRSSKB > limitKB || (run.Signal == int(syscall.SIGKILL) && box0OOM(run, limitKB)):
-		tr.Verdict, tr.Message = judge.MemoryLimitExceeded, fmt.Sprintf("peak memory %d MiB over %d MiB", run.MaxRSSKB>>10, memMB)
+	case run.OOMKills > 0 || run.MaxRSSKB > limitKB || (run.Signal == int(syscall.SIGKILL) && box0OOM(run, limitKB)) || outOfMemory(run):
+		tr.Verdict, tr.Message = judge.MemoryLimitExceeded, fmt.Sprintf("memory limit %d MiB exceeded (peak %d MiB)", memMB, run.MaxRSSKB>>10)
 	case run.Signal != 0:
 		tr.Verdict, tr.Message = judge.RuntimeError, "killed by "+signalName(run.Signal)
 	case run.ExitCode != 0:
@@ -307,18 +346,35 @@ func (j *Judger) verdict(ctx context.Context, tr *TestResult, run sandbox.RunRes
 	}
 }
 
+// outOfMemory recognizes runtimes that stop a program themselves when their heap, sized
+// to the problem's limit, is full.
+func outOfMemory(run sandbox.RunResult) bool {
+	if run.ExitCode == 0 && run.Signal == 0 {
+		return false
+	}
+	for _, m := range []string{"java.lang.OutOfMemoryError", "JavaScript heap out of memory", "\nMemoryError", "fatal error: runtime: out of memory", "std::bad_alloc"} {
+		if strings.Contains(string(run.Stderr), m) {
+			return true
+		}
+	}
+	return false
+}
+
 // box0OOM says whether a SIGKILL that no limit of ours sent was most likely the cgroup's
 // OOM killer: the program had grown close to its limit.
 func box0OOM(run sandbox.RunResult, limitKB int64) bool {
 	return !run.WallKilled && run.MaxRSSKB*10 >= limitKB*9
 }
 
-// planTests lists the tests in order with their subtask numbers.
+// planTests lists the tests in order with their subtask numbers (a test several subtasks
+// share shows the first; scoring and skipping use subtaskOf, which knows them all).
 func planTests(p judge.Problem, tests []judge.TestCase) []TestResult {
 	sub := map[string]int{}
 	for i, st := range p.Subtasks {
 		for _, name := range st.Tests {
-			sub[name] = i + 1
+			if sub[name] == 0 {
+				sub[name] = i + 1
+			}
 		}
 	}
 	out := make([]TestResult, len(tests))
@@ -353,10 +409,14 @@ func score(p judge.Problem, res *Result) {
 		}
 		return
 	}
-	for i, st := range p.Subtasks {
+	verdicts := map[string]judge.Verdict{}
+	for _, t := range res.Tests {
+		verdicts[t.Name] = t.Verdict
+	}
+	for _, st := range p.Subtasks {
 		ok := true
-		for _, t := range res.Tests {
-			if t.Subtask == i+1 && t.Verdict != judge.Accepted {
+		for _, name := range st.Tests {
+			if verdicts[name] != judge.Accepted {
 				ok = false
 			}
 		}

@@ -121,4 +121,11 @@ func TestVerdicts(t *testing.T) {
 	f(apb, "cpp17", "#include <vector>\n#include <cstdio>\nint main(){ std::vector<char> v(200<<20, 1); printf(\"%d\\n\", v[12345]); }", judge.MemoryLimitExceeded, "memory")
 	f(apb, "c", "#include <stdio.h>\nint main(){ for(;;) fputs(\"yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy\\n\", stdout); }", judge.OutputLimitExceeded, "output exceeds")
 	f(hello, "python3", "print('Hello,  World!')", judge.PresentationError, "")
+	f(apb, "java17", "public class Main { public static void main(String[] a) { long[][] x = new long[64][]; for (int i = 0; i < 64; i++) x[i] = new long[1 << 20]; System.out.println(x.length); } }", judge.MemoryLimitExceeded, "memory limit")
+	f(apb, "javascript", "const a = []; for (;;) a.push(new Array(1 << 20).fill(1));", judge.MemoryLimitExceeded, "memory limit")
+	// A runtime's own footprint is not the program's: a tiny limit still fits hello world.
+	small := apb
+	small.MemoryLimitMB = 16
+	f(small, "javascript", apb.Solutions["javascript"], judge.Accepted, "")
+	f(small, "java17", apb.Solutions["java17"], judge.Accepted, "")
 }

@@ -68,6 +68,6 @@ var languages = map[string]language{
 		},
 		timeFactor: 2,
 		extraMS:    100,
-		overheadMB: 32,
+		overheadMB: 64, // node alone holds about 48 MB
 	},
 }

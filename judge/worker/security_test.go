@@ -233,14 +233,37 @@ int main() {}`, judge.CompileError)
 template<int M> struct A<0, M> { enum { v = 1 }; };
 int main() { return A<60, 0>::v; }`, judge.CompileError)
 
+	// Work done in a child the program never waits for still counts.
+	f("CPU hidden in an unwaited child", apb, "c", `#include <stdio.h>
+#include <unistd.h>
+int main(void) {
+	long a, b; if (scanf("%ld %ld", &a, &b) != 2) return 1;
+	int p[2]; pipe(p);
+	if (fork() == 0) { close(p[0]); volatile unsigned long x = 0; for (unsigned long i = 0; i < 7000000000UL; i++) x += i; printf("%ld\n", a + b); fflush(stdout); _exit(0); }
+	close(p[1]); char c; read(p[0], &c, 1); /* returns when the child exits */
+	return 0;
+}`, judge.TimeLimitExceeded)
+	f("memory hidden in an unwaited child", apb, "c", `#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+int main(void) {
+	long a, b; if (scanf("%ld %ld", &a, &b) != 2) return 1;
+	int p[2]; pipe(p);
+	if (fork() == 0) { close(p[0]); size_t n = 250u << 20; volatile char *m = malloc(n); for (size_t i = 0; i < n; i += 4096) m[i] = 1; printf("%ld\n", a + b + (m[n-4096] - 1)); fflush(stdout); _exit(0); }
+	close(p[1]); char c; read(p[0], &c, 1);
+	return 0;
+}`, judge.MemoryLimitExceeded)
+
 	f("a process left running after main exits", apb, "c", `#include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 #include <dirent.h>
 int main(void) {
-	/* A process from an earlier test still alive would show in /proc. */
+	/* A process from an earlier test still alive would show in /proc (beside the
+	 * runner, PID 1, and its watcher, our parent). */
 	DIR *d = opendir("/proc"); struct dirent *e; int others = 0;
-	while ((e = readdir(d))) { int pid = atoi(e->d_name); if (pid > 1 && pid != getpid()) others++; }
+	while ((e = readdir(d))) { int pid = atoi(e->d_name); if (pid > 1 && pid != getpid() && pid != getppid()) others++; }
 	closedir(d);
 	long a, b; if (scanf("%ld %ld", &a, &b) != 2) return 1;
 	if (fork() == 0) { setsid(); if (fork() == 0) { for (;;) sleep(1); } _exit(0); }

@@ -186,7 +186,7 @@ func (w *Worker) judgeOne(ctx context.Context, c *judge.Claimed) {
 			case <-jctx.Done():
 				return
 			case <-t.C:
-				if err := w.store.Extend(jctx, c.ID, w.cfg.Name, w.cfg.Lease); errors.Is(err, judge.ErrLeaseLost) {
+				if err := w.store.Extend(jctx, c.ID, c.Lease(w.cfg.Name), w.cfg.Lease); errors.Is(err, judge.ErrLeaseLost) {
 					log.Warn("lease lost; abandoning the submission")
 					cancel()
 					return
@@ -214,7 +214,7 @@ func (w *Worker) judgeOne(ctx context.Context, c *judge.Claimed) {
 		partial[done-1] = tr
 		if time.Since(lastFlush) >= w.flushEvery {
 			lastFlush = time.Now()
-			if err := w.store.Progress(jctx, c.ID, w.cfg.Name, sanitize(partial), done); errors.Is(err, judge.ErrLeaseLost) {
+			if err := w.store.Progress(jctx, c.ID, c.Lease(w.cfg.Name), sanitize(partial), done); errors.Is(err, judge.ErrLeaseLost) {
 				cancel()
 			}
 		}
@@ -240,7 +240,7 @@ func (w *Worker) judgeOne(ctx context.Context, c *judge.Claimed) {
 }
 
 func (w *Worker) finish(ctx context.Context, c *judge.Claimed, log *slog.Logger, o judge.Outcome, lang string, start time.Time) {
-	err := w.store.Finish(context.WithoutCancel(ctx), c.ID, w.cfg.Name, o)
+	err := w.store.Finish(context.WithoutCancel(ctx), c.ID, c.Lease(w.cfg.Name), o)
 	switch {
 	case errors.Is(err, judge.ErrLeaseLost):
 		log.Warn("lease lost before the verdict was written; another worker judges it")
@@ -269,7 +269,7 @@ func (w *Worker) retry(ctx context.Context, c *judge.Claimed, log *slog.Logger, 
 func (w *Worker) release(c *judge.Claimed, log *slog.Logger) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := w.store.Release(ctx, c.ID, w.cfg.Name); err != nil && !errors.Is(err, judge.ErrLeaseLost) {
+	if err := w.store.Release(ctx, c.ID, c.Lease(w.cfg.Name)); err != nil && !errors.Is(err, judge.ErrLeaseLost) {
 		log.Warn("release submission", "err", err)
 	}
 }

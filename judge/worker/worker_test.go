@@ -145,7 +145,7 @@ func TestCrashedWorkersSubmissionIsClaimedAgain(t *testing.T) {
 		t.Fatalf("verdict %s after %d attempts, want AC after 2", *got.Verdict, got.Attempts)
 	}
 	// The dead worker's late verdict changes nothing.
-	if err := e.store.Finish(context.Background(), v.ID, "crashed-worker", judge.Outcome{Verdict: judge.WrongAnswer, Tests: []int{}}); err != judge.ErrLeaseLost {
+	if err := e.store.Finish(context.Background(), v.ID, c.Lease("crashed-worker"), judge.Outcome{Verdict: judge.WrongAnswer, Tests: []int{}}); err != judge.ErrLeaseLost {
 		t.Fatalf("late finish by the old owner: %v", err)
 	}
 }
@@ -210,5 +210,41 @@ func TestSubmitValidates(t *testing.T) {
 	}
 	if limited != judge.ErrRateLimited {
 		t.Errorf("the 4th submission in a minute: %v, want ErrRateLimited", limited)
+	}
+}
+
+// TestALaterClaimFencesTheEarlierOne: leases carry the attempt, so a slot whose lease ran
+// out cannot write over, or give back, the claim another slot of the same worker made.
+func TestALaterClaimFencesTheEarlierOne(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	v, err := e.store.Submit(ctx, e.user.ID, e.user.Username, "a-plus-b", "c", "int main(){}")
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := e.store.Claim(ctx, "w", 200*time.Millisecond)
+	if err != nil || first == nil {
+		t.Fatal(first, err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	second, err := e.store.Claim(ctx, "w", time.Minute)
+	if err != nil || second == nil || second.ID != v.ID || second.Attempts != 2 {
+		t.Fatalf("second claim: %+v %v", second, err)
+	}
+	old := first.Lease("w")
+	if err := e.store.Extend(ctx, v.ID, old, time.Minute); err != judge.ErrLeaseLost {
+		t.Errorf("extend by the old claim: %v", err)
+	}
+	if err := e.store.Progress(ctx, v.ID, old, []int{}, 1); err != judge.ErrLeaseLost {
+		t.Errorf("progress by the old claim: %v", err)
+	}
+	if err := e.store.Release(ctx, v.ID, old); err != judge.ErrLeaseLost {
+		t.Errorf("release by the old claim: %v", err)
+	}
+	if err := e.store.Finish(ctx, v.ID, old, judge.Outcome{Verdict: judge.WrongAnswer, Tests: []int{}}); err != judge.ErrLeaseLost {
+		t.Errorf("finish by the old claim: %v", err)
+	}
+	if err := e.store.Finish(ctx, v.ID, second.Lease("w"), judge.Outcome{Verdict: judge.Accepted, Tests: []int{}}); err != nil {
+		t.Errorf("finish by the current claim: %v", err)
 	}
 }
