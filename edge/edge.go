@@ -81,14 +81,17 @@ func (c *Config) setDefaults() {
 
 // Server is one edge process.
 type Server struct {
-	cfg      Config
-	pool     *Pool
-	clients  map[*Origin]*fasthttp.HostClient
-	cache    *ristretto.Cache[[]byte, *entry]
-	index    surrogateIndex
-	purgeGen atomic.Uint64
-	flights  singleflight.Group
-	verifier atomic.Pointer[video.Verifier]
+	cfg     Config
+	pool    *Pool
+	clients map[*Origin]*fasthttp.HostClient
+	// streamClients relay server-sent event streams (see stream.go).
+	streamMu      sync.Mutex
+	streamClients map[*Origin]*fasthttp.HostClient
+	cache         *ristretto.Cache[[]byte, *entry]
+	index         surrogateIndex
+	purgeGen      atomic.Uint64
+	flights       singleflight.Group
+	verifier      atomic.Pointer[video.Verifier]
 	// purgeMu orders purges against stores: a store checks the purge generation and
 	// publishes its entry under the read lock, a purge bumps it and deletes under the
 	// write lock, so no entry fetched before a purge can appear after it.
@@ -121,7 +124,8 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{
 		cfg: cfg, pool: pool, clients: map[*Origin]*fasthttp.HostClient{}, prefetching: make(chan struct{}, 64),
-		referers: video.RefererPolicy{Hosts: cfg.RefererHosts, RequireReferer: cfg.RequireReferer},
+		streamClients: map[*Origin]*fasthttp.HostClient{},
+		referers:      video.RefererPolicy{Hosts: cfg.RefererHosts, RequireReferer: cfg.RequireReferer},
 	}
 	for _, o := range pool.Origins() {
 		s.clients[o] = &fasthttp.HostClient{
@@ -308,6 +312,8 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 			s.pass(ctx)
 		case bytes.HasPrefix(raw, []byte("/v/")):
 			s.serveVideo(ctx)
+		case wantsStream(ctx):
+			s.stream(ctx)
 		case len(ctx.Request.Header.Peek("Authorization")) > 0 || len(ctx.Request.Header.Peek("Cookie")) > 0:
 			// a request made as someone is answered for them alone, never from or into
 			// the shared cache

@@ -1,6 +1,7 @@
 package edge
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -475,5 +476,43 @@ func TestSharesOnlyWhatIsShareable(t *testing.T) {
 	}
 	if r := get(t, base+"/a/../strict"); r.status != 400 {
 		t.Errorf("a path with dot segments: %d", r.status)
+	}
+}
+
+// Server-sent events pass through the edge as they come: the first event reaches the
+// client while the origin is still writing the stream.
+func TestRelaysEventStreams(t *testing.T) {
+	o := newScriptOrigin(t)
+	release := make(chan struct{})
+	o.route("/api/v1/submissions/7/events", func(ctx *fasthttp.RequestCtx) {
+		ctx.SetContentType("text/event-stream")
+		ctx.SetBodyStreamWriter(func(w *bufio.Writer) {
+			fmt.Fprintf(w, "event: progress\ndata: {\"n\":1}\n\n")
+			w.Flush()
+			<-release
+			fmt.Fprintf(w, "event: done\ndata: {\"n\":2}\n\n")
+			w.Flush()
+		})
+	})
+	e := startEdge(t, Config{Origins: []string{o.base}})
+	req, _ := http.NewRequest("GET", "http://"+e.Addr()+"/api/v1/submissions/7/events", nil)
+	req.Header.Set("Authorization", "Bearer x")
+	r, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Body.Close()
+	lines := bufio.NewReader(r.Body)
+	first, err := lines.ReadString('\n')
+	if err != nil || first != "event: progress\n" || r.Header.Get("Content-Type") != "text/event-stream" {
+		t.Fatalf("first line %q (%v), content type %q", first, err, r.Header.Get("Content-Type"))
+	}
+	close(release) // only now does the origin finish the stream
+	rest, _ := io.ReadAll(lines)
+	if !strings.Contains(string(rest), "event: done") {
+		t.Fatalf("rest of the stream: %q", rest)
+	}
+	if o.count("/api/v1/submissions/7/events") != 1 {
+		t.Fatal("the stream was not fetched exactly once")
 	}
 }
