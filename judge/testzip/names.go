@@ -67,3 +67,19 @@ func compareNumbers(a, b string) int {
 	}
 	return strings.Compare(a, b)
 }
+
+// compareTests is the order tests run and are listed in: samples first (a program
+// failing them fails fast, and students see them first), then the rest, each group in
+// natural order.
+func compareTests(a, b string) int {
+	if sa, sb := isSample(a), isSample(b); sa != sb {
+		if sa {
+			return -1
+		}
+		return 1
+	}
+	return compareNatural(a, b)
+}
+
+// isSample says whether a test name marks a sample test, shown to students.
+func isSample(name string) bool { return strings.HasPrefix(name, "sample") }

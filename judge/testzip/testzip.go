@@ -126,7 +126,7 @@ func Read(r io.ReaderAt, size int64, lim Limits) ([]judge.TestCase, error) {
 	tests := make([]judge.TestCase, 0, len(pairs))
 	var total int64
 	for _, p := range pairs {
-		tc := judge.TestCase{Name: p.name, Sample: strings.HasPrefix(p.name, "sample")}
+		tc := judge.TestCase{Name: p.name, Sample: isSample(p.name)}
 		if tc.Input, err = readFile(src, p.in, &total, lim); err != nil {
 			return nil, err
 		}
@@ -239,7 +239,7 @@ func pairUp(entries []entry) ([]*pair, error) {
 		}
 	}
 
-	slices.SortFunc(order, func(a, b *pair) int { return compareNatural(a.name, b.name) })
+	slices.SortFunc(order, func(a, b *pair) int { return compareTests(a.name, b.name) })
 	for _, p := range order {
 		switch {
 		case p.ans != nil && p.out != nil:

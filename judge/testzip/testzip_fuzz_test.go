@@ -46,7 +46,7 @@ func FuzzRead(f *testing.F) {
 			if tc.Sample != strings.HasPrefix(tc.Name, "sample") {
 				t.Fatalf("test %q has Sample %t", tc.Name, tc.Sample)
 			}
-			if i > 0 && compareNatural(tests[i-1].Name, tc.Name) >= 0 {
+			if i > 0 && compareTests(tests[i-1].Name, tc.Name) >= 0 {
 				t.Fatalf("tests %q and %q are out of order or duplicated", tests[i-1].Name, tc.Name)
 			}
 			total += int64(len(tc.Input) + len(tc.Answer))
@@ -54,7 +54,7 @@ func FuzzRead(f *testing.F) {
 		if total > lim.MaxTotalBytes {
 			t.Fatalf("Read returned %d bytes, more than the limit", total)
 		}
-		if !slices.IsSortedFunc(tests, func(a, b judge.TestCase) int { return compareNatural(a.Name, b.Name) }) {
+		if !slices.IsSortedFunc(tests, func(a, b judge.TestCase) int { return compareTests(a.Name, b.Name) }) {
 			t.Fatal("tests are not sorted")
 		}
 	})
