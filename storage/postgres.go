@@ -16,6 +16,8 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
+	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
+	"github.com/riverqueue/river/rivermigrate"
 )
 
 // DefaultPostgresURL is the project-local cluster that `make stack` starts.
@@ -93,6 +95,33 @@ func migrateDB(ctx context.Context, db *sql.DB) error {
 	}
 	for _, r := range results {
 		slog.Info("migration applied", "version", r.Source.Version, "path", r.Source.Path, "took", r.Duration)
+	}
+	return migrateRiver(ctx, db)
+}
+
+// migrateRiver applies the job queue's own schema (river's tables), under an advisory
+// lock so that processes starting together do not race each other.
+func migrateRiver(ctx context.Context, db *sql.DB) error {
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	const lockKey = 7_200_001
+	if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_lock($1)`, lockKey); err != nil {
+		return fmt.Errorf("job schema lock: %w", err)
+	}
+	defer conn.ExecContext(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, lockKey)
+	m, err := rivermigrate.New(riverdatabasesql.New(db), nil)
+	if err != nil {
+		return fmt.Errorf("job schema: %w", err)
+	}
+	res, err := m.Migrate(ctx, rivermigrate.DirectionUp, nil)
+	if err != nil {
+		return fmt.Errorf("apply job schema: %w", err)
+	}
+	for _, v := range res.Versions {
+		slog.Info("job schema migration applied", "version", v.Version, "took", v.Duration)
 	}
 	return nil
 }
