@@ -8,12 +8,14 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"strconv"
 	"time"
 	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/luffy-edu/luffy/points"
 	"github.com/luffy-edu/luffy/storage"
 )
 
@@ -32,6 +34,8 @@ type User struct {
 	Username   string `json:"username"`
 	Role       Role   `json:"role"`
 	InviteCode string `json:"invite_code"`
+	// InvitedBy is the user whose invite code this one registered with.
+	InvitedBy *int64 `json:"invited_by,omitempty"`
 }
 
 // Errors a client can cause; the HTTP layer maps them to statuses.
@@ -117,10 +121,56 @@ func newInviteCode() string {
 
 // Register creates a student.
 func (s *Service) Register(ctx context.Context, username, password string) (User, error) {
+	return s.RegisterInvited(ctx, username, password, "")
+}
+
+// RegisterInvited creates a student who registered with someone's invite code (empty:
+// none), records who invited them, and awards the sign-up points, all in one
+// transaction. The inviter's own reward comes with the invitee's first paid order.
+func (s *Service) RegisterInvited(ctx context.Context, username, password, inviteCode string) (User, error) {
 	if err := ValidateCredentials(username, password); err != nil {
 		return User{}, err
 	}
-	return s.upsert(ctx, username, password, RoleStudent, false)
+	if len(inviteCode) > 32 {
+		return User{}, &ValidationError{"invite_code", "no such invite code"}
+	}
+	release, err := s.hashSlot(ctx)
+	if err != nil {
+		return User{}, err
+	}
+	hash, err := HashPassword(password)
+	release()
+	if err != nil {
+		return User{}, err
+	}
+	u := User{Username: username, Role: RoleStudent, InviteCode: newInviteCode()}
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if inviteCode != "" {
+			var inviter int64
+			err := tx.QueryRow(ctx, `SELECT id FROM users WHERE invite_code = $1 AND deleted_at IS NULL`, inviteCode).Scan(&inviter)
+			if errors.Is(err, pgx.ErrNoRows) {
+				return &ValidationError{"invite_code", "no such invite code"}
+			}
+			if err != nil {
+				return err
+			}
+			u.InvitedBy = &inviter
+		}
+		err := tx.QueryRow(ctx, `INSERT INTO users (username, password_hash, role, invite_code, invited_by, created_by_name)
+			VALUES ($1, $2, $3, $4, $5, 'register') RETURNING id`, username, hash, RoleStudent, u.InviteCode, u.InvitedBy).Scan(&u.ID)
+		if storage.IsUniqueViolation(err) {
+			return ErrUsernameTaken
+		}
+		if err != nil {
+			return fmt.Errorf("insert user %q: %w", username, err)
+		}
+		_, err = points.Award(ctx, tx, u.ID, points.RuleSignup, "signup:"+strconv.FormatInt(u.ID, 10), 0)
+		return err
+	})
+	if err != nil {
+		return User{}, err
+	}
+	return u, nil
 }
 
 // EnsureUser creates username with role, or resets its password and role when it exists.

@@ -27,7 +27,9 @@ type Enqueuer interface {
 
 // Late is an Enqueuer whose client is set after it is made: services that insert jobs
 // are built before the client, whose workers need those services.
-type Late struct{ c atomic.Pointer[river.Client[pgx.Tx]] }
+type Late struct {
+	c atomic.Pointer[river.Client[pgx.Tx]]
+}
 
 // Set gives the Late its client.
 func (l *Late) Set(c *river.Client[pgx.Tx]) { l.c.Store(c) }

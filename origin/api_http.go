@@ -98,8 +98,9 @@ func (s *Server) user(ctx *fasthttp.RequestCtx, roles ...accounts.Role) (account
 }
 
 type credentials struct {
-	Username string `json:"username"`
-	Password string `json:"password"`
+	Username   string `json:"username"`
+	Password   string `json:"password"`
+	InviteCode string `json:"invite_code,omitempty"` // registration only
 }
 
 func (s *Server) serveRegister(ctx *fasthttp.RequestCtx) {
@@ -108,7 +109,7 @@ func (s *Server) serveRegister(ctx *fasthttp.RequestCtx) {
 		s.fail(ctx, err)
 		return
 	}
-	u, err := s.accounts.Register(s.dbctx(ctx), in.Username, in.Password)
+	u, err := s.accounts.RegisterInvited(s.dbctx(ctx), in.Username, in.Password, in.InviteCode)
 	if err != nil {
 		s.fail(ctx, err)
 		return

@@ -50,6 +50,8 @@ func classify(err error) *apiError {
 	switch {
 	case errors.As(err, &ae):
 		return ae
+	case classifyCommerce(err) != nil:
+		return classifyCommerce(err)
 	case errors.As(err, &ie):
 		return errf(fasthttp.StatusBadRequest, "invalid_"+ie.Field, "%s", ie.Error())
 	case errors.As(err, &ve):

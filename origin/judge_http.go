@@ -100,7 +100,7 @@ func (s *Server) requestConfig(h *fasthttp.RequestHeader) fasthttp.RequestConfig
 	if i := bytes.IndexByte(uri, '?'); i >= 0 {
 		uri = uri[:i]
 	}
-	if isTestsUpload(h.Method(), uri) {
+	if isTestsUpload(h.Method(), uri) || isHomeworkUpload(h.Method(), uri) {
 		return fasthttp.RequestConfig{MaxRequestBodySize: int(s.cfg.MaxUploadBytes), ReadTimeout: max(s.cfg.ReadTimeout, uploadTimeout)}
 	}
 	return fasthttp.RequestConfig{MaxRequestBodySize: s.cfg.MaxBodyBytes}

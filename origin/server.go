@@ -15,15 +15,19 @@ import (
 	"time"
 
 	"github.com/dgraph-io/ristretto/v2"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/riverqueue/river"
 	"github.com/valyala/fasthttp"
 	"github.com/valyala/fasthttp/fasthttpadaptor"
 	"golang.org/x/sync/singleflight"
 
 	"github.com/luffy-edu/luffy/accounts"
 	"github.com/luffy-edu/luffy/catalog"
+	"github.com/luffy-edu/luffy/jobs"
 	"github.com/luffy-edu/luffy/judge"
+	"github.com/luffy-edu/luffy/learning"
 	"github.com/luffy-edu/luffy/orders"
 	"github.com/luffy-edu/luffy/storage"
 	"github.com/luffy-edu/luffy/video"
@@ -58,6 +62,11 @@ type Config struct {
 
 	EdgePurgeURLs []string `name:"edge-purge-url" help:"Purge endpoints (http://edge/edge/purge) that admin writes notify, comma-separated." env:"LUFFY_EDGE_PURGE_URLS"`
 	PurgeSecret   string   `help:"Shared secret presented to the edges' purge endpoints." env:"LUFFY_PURGE_SECRET"`
+
+	GatewayURL    string        `name:"gateway-url" help:"Payment gateway (the simulator, luffy paysim) that pay URLs point at and reconciliation asks." default:"http://127.0.0.1:8083" env:"LUFFY_GATEWAY_URL"`
+	GatewaySecret string        `help:"HMAC secret shared with the payment gateway: signs pay URLs, verifies callbacks (demo default; set your own)." default:"luffy-dev-gateway-secret" env:"LUFFY_GATEWAY_SECRET"`
+	OrderTTL      time.Duration `name:"order-ttl" help:"Unpaid orders expire after this, releasing their coupon and points." default:"30m" env:"LUFFY_ORDER_TTL"`
+	JobWorkers    int           `help:"Timers (order expiry, sweeps, question escalation) this origin works at once; 0 only inserts them." default:"4" env:"LUFFY_JOB_WORKERS"`
 
 	RequestTimeout  time.Duration `help:"Deadline of one request's database work." default:"5s" env:"LUFFY_REQUEST_TIMEOUT"`
 	ShutdownTimeout time.Duration `help:"On SIGTERM, time in-flight requests get to finish." default:"20s" env:"LUFFY_SHUTDOWN_TIMEOUT"`
@@ -139,8 +148,13 @@ type Server struct {
 	objectLoads    singleflight.Group
 	purgeClient    fasthttp.Client
 
-	judge  *judge.Store
-	events *submissionHub
+	judge *judge.Store
+
+	// commerce and learning (commerce_http.go), and the job client that runs their timers
+	shop     *orders.Shop
+	learning *learning.Service
+	jobs     *river.Client[pgx.Tx]
+	events   *submissionHub
 
 	cacheControl []byte
 	stopping     atomic.Bool
@@ -155,6 +169,9 @@ type Server struct {
 func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 	cfg.setDefaults()
 	pool := deps.Pool
+	// Services insert their timers through enq in their own transactions; the client
+	// behind it needs those services' workers, so it is made after them.
+	enq := &jobs.Late{}
 	cache, err := newRespCache(cfg.CacheBytes, cfg.CacheTTL)
 	if err != nil {
 		return nil, fmt.Errorf("response cache: %w", err)
@@ -208,6 +225,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 		seenObjects:    seen,
 		masters:        masters,
 		judge:          judge.NewStore(pool, deps.Objects),
+		shop:           orders.NewShop(pool, enq, orders.Config{PendingTTL: cfg.OrderTTL, GatewayURL: cfg.GatewayURL, GatewaySecret: cfg.GatewaySecret}),
 		events:         newSubmissionHub(deps.PGURL),
 		cacheControl: fmt.Appendf(nil, "public, max-age=%d, s-maxage=%d, stale-while-revalidate=%d, stale-if-error=%d",
 			int(cfg.MaxAge.Seconds()), int(cfg.SMaxAge.Seconds()), int(cfg.StaleWhileRevalidate.Seconds()), int(cfg.StaleIfError.Seconds())),
@@ -225,6 +243,15 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 	}
 	s.metrics = newMetrics(s)
 	s.prom = fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}))
+	s.learning = learning.New(pool, deps.Objects, enq, learning.Config{})
+	workers := river.NewWorkers()
+	orders.RegisterWorkers(workers, s.shop)
+	learning.RegisterWorkers(workers, s.learning)
+	s.jobs, err = jobs.NewClient(pool, jobs.Config{Workers: cfg.JobWorkers}, workers, orders.PeriodicJobs())
+	if err != nil {
+		return nil, err
+	}
+	enq.Set(s.jobs)
 	return s, nil
 }
 
@@ -248,6 +275,11 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		s.listenForChanges(lctx)
 	}()
 	s.events.start()
+	if s.cfg.JobWorkers > 0 {
+		if err := s.jobs.Start(context.WithoutCancel(ctx)); err != nil {
+			return fmt.Errorf("start jobs: %w", err)
+		}
+	}
 	s.serveErr = make(chan error, 1)
 	go func() { s.serveErr <- s.srv.Serve(ln) }()
 	slog.Info("origin serving", "addr", ln.Addr().String())
@@ -270,6 +302,12 @@ func (s *Server) Stop(ctx context.Context) error {
 		// that shutdown waits only for ordinary requests. Their clients reconnect elsewhere.
 		s.events.stop()
 		err = s.srv.ShutdownWithContext(ctx)
+		if s.cfg.JobWorkers > 0 {
+			// jobs in flight finish (or are retried by another origin if the deadline cuts them)
+			if jerr := s.jobs.Stop(ctx); jerr != nil && err == nil && !errors.Is(jerr, context.DeadlineExceeded) {
+				err = jerr
+			}
+		}
 		if s.stopListen != nil {
 			s.stopListen()
 			<-s.listenDone
@@ -311,7 +349,7 @@ func (s *Server) dispatch(ctx *fasthttp.RequestCtx) route {
 	path := ctx.Path()
 	// requestConfig already refused most large bodies before reading them; this catches a
 	// raw path that looked like an upload but is not one once normalized.
-	if len(ctx.PostBody()) > s.cfg.MaxBodyBytes && !isTestsUpload(ctx.Method(), path) {
+	if len(ctx.PostBody()) > s.cfg.MaxBodyBytes && !isTestsUpload(ctx.Method(), path) && !isHomeworkUpload(ctx.Method(), path) {
 		writeError(ctx, errf(fasthttp.StatusRequestEntityTooLarge, "body_too_large", "the request body is larger than %d bytes", s.cfg.MaxBodyBytes))
 		return routeUnknown
 	}
@@ -426,6 +464,9 @@ func (s *Server) dispatch(ctx *fasthttp.RequestCtx) route {
 		return routeAdminCourse
 	}
 	if r, ok := s.dispatchJudge(ctx, path); ok {
+		return r
+	}
+	if r, ok := s.dispatchCommerce(ctx, path); ok {
 		return r
 	}
 	writeError(ctx, errRouteNotFound)

@@ -21,6 +21,7 @@ import (
 	"github.com/luffy-edu/luffy/judge/sandbox"
 	"github.com/luffy-edu/luffy/judge/worker"
 	"github.com/luffy-edu/luffy/origin"
+	"github.com/luffy-edu/luffy/paysim"
 	"github.com/luffy-edu/luffy/storage"
 	"github.com/luffy-edu/luffy/video"
 )
@@ -150,6 +151,7 @@ type upCmd struct {
 	Judge            bool   `help:"Run a judge worker (needs the Docker engine and the sandbox image)." default:"true" negatable:"" env:"LUFFY_UP_JUDGE"`
 	JudgeListen      string `help:"Address of the judge worker's /metrics." default:"127.0.0.1:8082" env:"LUFFY_UP_JUDGE_LISTEN"`
 	JudgeConcurrency int    `help:"Submissions the judge worker judges at once." default:"2" env:"LUFFY_UP_JUDGE_CONCURRENCY"`
+	PaysimListen     string `help:"Address of the payment gateway simulator luffy up runs." default:"127.0.0.1:8083" env:"LUFFY_UP_PAYSIM_LISTEN"`
 }
 
 func (c upCmd) Run(g *globals, ctx context.Context) error {
@@ -177,6 +179,7 @@ func (c upCmd) Run(g *globals, ctx context.Context) error {
 	}
 	c.PurgeSecret = base64.RawURLEncoding.EncodeToString(secret)
 	c.EdgeURL = "http://" + c.EdgeListen
+	c.GatewayURL = "http://" + c.PaysimListen
 	c.EdgePurgeURLs = []string{"http://" + c.EdgeListen + "/edge/purge"}
 	srv, err := origin.New(ctx, c.Config, origin.Deps{Pool: pool, PGURL: g.PGURL, Objects: objects})
 	if err != nil {
@@ -195,6 +198,12 @@ func (c upCmd) Run(g *globals, ctx context.Context) error {
 	if err := edgeSrv.Start(ctx); err != nil {
 		return err
 	}
+	pay := paysim.New(paysim.Config{Listen: c.PaysimListen, CallbackURL: "http://" + srv.Addr() + "/api/v1/payments/callback", Secret: c.GatewaySecret})
+	if err := pay.Start(ctx); err != nil {
+		sctx, cancel := context.WithTimeout(context.Background(), c.ShutdownTimeout)
+		defer cancel()
+		return errors.Join(err, edgeSrv.Stop(sctx), srv.Stop(sctx))
+	}
 	var judgeSvc *judgeService
 	if c.Judge {
 		host, _ := os.Hostname()
@@ -205,7 +214,7 @@ func (c upCmd) Run(g *globals, ctx context.Context) error {
 		if err != nil {
 			sctx, cancel := context.WithTimeout(context.Background(), c.ShutdownTimeout)
 			defer cancel()
-			return errors.Join(fmt.Errorf("judge worker (or run with --no-judge): %w", err), edgeSrv.Stop(sctx), srv.Stop(sctx))
+			return errors.Join(fmt.Errorf("judge worker (or run with --no-judge): %w", err), pay.Stop(sctx), edgeSrv.Stop(sctx), srv.Stop(sctx))
 		}
 	}
 	base := "http://" + edgeSrv.Addr()
@@ -220,6 +229,8 @@ Luffy is up.
   video       curl -X POST %[1]s/api/v1/lessons/%[4]d/play   (a free preview; then: ffmpeg -i <url> -c copy out.mp4)
   judge       curl -X POST %[1]s/api/v1/submissions -H "Authorization: Bearer <token of student1>" \
                 -d '{"problem":"a-plus-b","language":"python3","source":"a,b=map(int,input().split())\nprint(a+b)"}'
+  checkout    curl -X POST %[1]s/api/v1/orders -H "Authorization: Bearer <token>" -H "Idempotency-Key: k1" \
+                -d '{"items":[{"course_id":<id>,"price_policy_id":<id>}]}'   then POST the answer's pay_url
   metrics     %[1]s/metrics
   postgres    %[3]s
 Stop with Ctrl-C.
@@ -231,7 +242,7 @@ Stop with Ctrl-C.
 	if judgeSvc != nil {
 		judgeErr = judgeSvc.Stop(sctx)
 	}
-	return errors.Join(judgeErr, edgeSrv.Stop(sctx), srv.Stop(sctx))
+	return errors.Join(judgeErr, pay.Stop(sctx), edgeSrv.Stop(sctx), srv.Stop(sctx))
 }
 
 // redactURL hides a password in a URL before it is printed.

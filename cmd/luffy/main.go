@@ -37,6 +37,8 @@ type cli struct {
 	Seed    seedCmd    `cmd:"" help:"Load the demo catalog, accounts and videos (or a large catalog with --courses)."`
 	Ingest  ingestCmd  `cmd:"" help:"Transcode a video into an encrypted HLS ladder, store it in MinIO and publish it for a lesson."`
 	Judge   judgeCmd   `cmd:"" help:"Judge submissions in Docker sandboxes; 'luffy judge image' builds the sandbox image."`
+	Paysim  paysimCmd  `cmd:"" help:"Run the payment gateway simulator: pays orders and posts signed callbacks."`
+	Points  pointsCmd  `cmd:"" help:"Points ledger operations ('luffy points verify')."`
 }
 
 func main() {

@@ -1,0 +1,46 @@
+package accounts
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/luffy-edu/luffy/points"
+	"github.com/luffy-edu/luffy/storage/pgtest"
+)
+
+func TestRegisterWithInviteCode(t *testing.T) {
+	db := pgtest.New(t)
+	ctx := context.Background()
+	svc := NewService(db.Pool, time.Hour)
+	inviter, err := svc.Register(ctx, "alice", "luffy-demo")
+	if err != nil || inviter.InvitedBy != nil {
+		t.Fatalf("register alice: %+v %v", inviter, err)
+	}
+	bob, err := svc.RegisterInvited(ctx, "bob", "luffy-demo", inviter.InviteCode)
+	if err != nil || bob.InvitedBy == nil || *bob.InvitedBy != inviter.ID {
+		t.Fatalf("register bob with alice's code: %+v %v", bob, err)
+	}
+	var invitedBy int64
+	db.Pool.QueryRow(ctx, `SELECT invited_by FROM users WHERE id = $1`, bob.ID).Scan(&invitedBy)
+	if invitedBy != inviter.ID {
+		t.Fatalf("users.invited_by = %d, want %d", invitedBy, inviter.ID)
+	}
+	for _, u := range []User{inviter, bob} {
+		b, err := points.BalanceOf(ctx, db.Pool, u.ID)
+		if err != nil || b.Available != points.RuleAmount(points.RuleSignup, 0) {
+			t.Errorf("%s's sign-up points: %+v %v", u.Username, b, err)
+		}
+	}
+	var ve *ValidationError
+	if _, err := svc.RegisterInvited(ctx, "carol", "luffy-demo", "NOPE"); !errors.As(err, &ve) || ve.Field != "invite_code" {
+		t.Errorf("unknown invite code: %v", err)
+	}
+	if _, err := svc.Register(ctx, "BOB", "luffy-demo"); !errors.Is(err, ErrUsernameTaken) {
+		t.Errorf("taken username: %v", err)
+	}
+	if r, err := points.Verify(ctx, db.Pool); err != nil || len(r.Problems) > 0 {
+		t.Errorf("ledger: %+v %v", r, err)
+	}
+}

@@ -1,0 +1,153 @@
+package checkout
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/luffy-edu/luffy/catalog"
+	"github.com/luffy-edu/luffy/jobs"
+	"github.com/luffy-edu/luffy/orders"
+	"github.com/luffy-edu/luffy/paysim"
+	"github.com/luffy-edu/luffy/storage/pgtest"
+)
+
+const clients = 32
+
+// BenchmarkCheckout runs the checkout flow at 32 concurrent clients: each creates an
+// order for one course, the gateway's signed callback pays it (payment recorded,
+// enrollment granted, points hold posted, purchase points awarded, buyer notified), for
+// the duration of the run; then pgbench's TPC-B runs at 32 clients against the same
+// server. It reports both in transactions per second, and their ratio.
+func BenchmarkCheckout(b *testing.B) {
+	db := pgtest.New(b)
+	ctx := context.Background()
+	const courses = 4000
+	if _, err := catalog.Seed(ctx, db.Pool, courses); err != nil {
+		b.Fatal(err)
+	}
+	type item struct{ course, policy int64 }
+	rows, err := db.Pool.Query(ctx, `SELECT DISTINCT ON (course_id) course_id, id FROM price_policies WHERE status = 'enabled' AND deleted_at IS NULL AND price_fen > 0 ORDER BY course_id, id`)
+	if err != nil {
+		b.Fatal(err)
+	}
+	items, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (item, error) {
+		var it item
+		return it, r.Scan(&it.course, &it.policy)
+	})
+	if err != nil || len(items) < 100 {
+		b.Fatalf("%d courses with a price: %v", len(items), err)
+	}
+	users := make([]int64, clients)
+	for i := range users {
+		if err := db.Pool.QueryRow(ctx, `INSERT INTO users (username, password_hash, invite_code) VALUES ($1, 'x', $2) RETURNING id`,
+			fmt.Sprintf("buyer%d", i), fmt.Sprintf("INV%06d", i)).Scan(&users[i]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	// One connection per client, as pgbench has.
+	pcfg, err := pgxpool.ParseConfig(db.URL)
+	if err != nil {
+		b.Fatal(err)
+	}
+	pcfg.MaxConns = clients
+	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer pool.Close()
+	client, err := jobs.NewClient(pool, jobs.Config{}, nil, nil) // inserts expiry jobs; nothing works them here
+	if err != nil {
+		b.Fatal(err)
+	}
+	secret := "bench-secret"
+	shop := orders.NewShop(pool, client, orders.Config{GatewaySecret: secret})
+
+	var done, failed atomic.Int64
+	perClient := len(items) / clients
+	duration := 15 * time.Second
+	if testing.Short() {
+		duration = 3 * time.Second
+	}
+	b.ResetTimer()
+	start := time.Now()
+	var wg sync.WaitGroup
+	for c := 0; c < clients; c++ {
+		wg.Add(1)
+		go func(c int) {
+			defer wg.Done()
+			for k := 0; k < perClient && time.Since(start) < duration; k++ {
+				it := items[c*perClient+k]
+				o, _, err := shop.Create(ctx, users[c], fmt.Sprintf("bench-%d-%d", c, k), orders.CreateRequest{Items: []orders.Item{{CourseID: it.course, PricePolicyID: it.policy}}})
+				if err != nil {
+					failed.Add(1)
+					b.Errorf("create: %v", err)
+					return
+				}
+				body, _ := json.Marshal(map[string]any{"event_id": "ev-" + o.Number, "order_number": o.Number, "trade_no": "T" + o.Number, "amount_fen": o.AmountFen, "status": "paid"})
+				outcome, err := shop.HandleCallback(ctx, body, paysim.Sign(secret, body))
+				if err != nil || outcome != "paid" {
+					failed.Add(1)
+					b.Errorf("callback: %s %v", outcome, err)
+					return
+				}
+				done.Add(1)
+			}
+		}(c)
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	b.StopTimer()
+	checkoutTPS := float64(done.Load()) / elapsed.Seconds()
+	var enrolled int
+	db.Pool.QueryRow(ctx, `SELECT count(*) FROM enrollments`).Scan(&enrolled)
+	if int64(enrolled) != done.Load() {
+		b.Errorf("%d checkouts but %d enrollments", done.Load(), enrolled)
+	}
+
+	pgTPS := pgbench(b, db.URL, duration)
+	b.ReportMetric(checkoutTPS, "checkout-tps")
+	b.ReportMetric(pgTPS, "pgbench-tps")
+	b.ReportMetric(checkoutTPS/pgTPS, "ratio")
+}
+
+// pgbench runs TPC-B (scale 10) at 32 clients against the database url names.
+func pgbench(b *testing.B, url string, d time.Duration) float64 {
+	bin, err := exec.LookPath("pgbench")
+	if err != nil {
+		m, _ := filepath.Glob("/usr/lib/postgresql/*/bin/pgbench")
+		if len(m) == 0 {
+			b.Fatal("pgbench is not installed (it comes with the postgresql package `make stack` installs)")
+		}
+		bin = m[0]
+	}
+	run := func(args ...string) string {
+		cmd := exec.Command(bin, append(args, url)...)
+		cmd.Env = append(os.Environ(), "PGOPTIONS=-c client_min_messages=warning")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			b.Fatalf("pgbench %v: %v\n%s", args, err, out)
+		}
+		return string(out)
+	}
+	run("-i", "-q", "-s", "10")
+	out := run("-c", strconv.Itoa(clients), "-j", "2", "-n", "-T", strconv.Itoa(int(d.Seconds())))
+	m := regexp.MustCompile(`tps = ([0-9.]+)`).FindStringSubmatch(out)
+	if m == nil {
+		b.Fatalf("no tps in pgbench output:\n%s", out)
+	}
+	tps, _ := strconv.ParseFloat(m[1], 64)
+	return tps
+}

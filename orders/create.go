@@ -1,0 +1,322 @@
+package orders
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/big"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+
+	"github.com/luffy-edu/luffy/points"
+)
+
+// Item is a course to buy at one of its price policies.
+type Item struct {
+	CourseID      int64 `json:"course_id"`
+	PricePolicyID int64 `json:"price_policy_id"`
+}
+
+// CreateRequest is the body of POST /api/v1/orders. No items means: buy the cart.
+type CreateRequest struct {
+	Items        []Item `json:"items"`
+	CouponCode   string `json:"coupon_code"`
+	UserCouponID int64  `json:"user_coupon_id"`
+	Points       int64  `json:"points"`
+}
+
+// hash is the request in a canonical form (items sorted, code trimmed), so that a retry
+// that serializes the same request differently is still the same request.
+func (r CreateRequest) hash() []byte {
+	items := slices.Clone(r.Items)
+	slices.SortFunc(items, func(a, b Item) int {
+		if a.CourseID != b.CourseID {
+			return cmpInt(a.CourseID, b.CourseID)
+		}
+		return cmpInt(a.PricePolicyID, b.PricePolicyID)
+	})
+	if items == nil {
+		items = []Item{}
+	}
+	b, _ := json.Marshal(CreateRequest{Items: items, CouponCode: r.CouponCode, UserCouponID: r.UserCouponID, Points: r.Points})
+	sum := sha256.Sum256(b)
+	return sum[:]
+}
+
+func cmpInt(a, b int64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// newOrderNumber is the time to the second and ten random digits: sortable by time for
+// people reading it, and not guessable from a neighbour's.
+func newOrderNumber(now time.Time) string {
+	n, err := rand.Int(rand.Reader, big.NewInt(1e10))
+	if err != nil {
+		panic(err)
+	}
+	return fmt.Sprintf("%s%010d", now.UTC().Format("20060102150405"), n.Int64())
+}
+
+// lockUser serializes one user's order creation, so that the per-user coupon limit and
+// the idempotency key are checked against every order the user has.
+func lockUser(ctx context.Context, tx pgx.Tx, userID int64) error {
+	_, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('orders:user:' || $1::bigint, 0))`, userID)
+	if err != nil {
+		return fmt.Errorf("lock orders of user %d: %w", userID, err)
+	}
+	return nil
+}
+
+// Create places an order. The same idempotencyKey with the same request returns the
+// order it made the first time (created false); with another request,
+// ErrIdempotencyMismatch. An order nothing is left to pay for is paid at once.
+func (s *Shop) Create(ctx context.Context, userID int64, idempotencyKey string, req CreateRequest) (Order, bool, error) {
+	req.CouponCode = strings.TrimSpace(req.CouponCode)
+	switch {
+	case len(idempotencyKey) < 1 || len(idempotencyKey) > 128:
+		return Order{}, false, &InputError{"Idempotency-Key", "a header of 1 to 128 characters is required"}
+	case req.CouponCode != "" && req.UserCouponID != 0:
+		return Order{}, false, &InputError{"coupon_code", "one coupon per order"}
+	case req.Points < 0:
+		return Order{}, false, &InputError{"points", "must not be negative"}
+	case len(req.Items) > 50:
+		return Order{}, false, &InputError{"items", "at most 50 courses per order"}
+	}
+	hash := req.hash()
+	var o Order
+	var created bool
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if err := lockUser(ctx, tx, userID); err != nil {
+			return err
+		}
+		var prevID int64
+		var prevHash []byte
+		err := tx.QueryRow(ctx, `SELECT id, request_hash FROM orders WHERE user_id = $1 AND idempotency_key = $2`,
+			userID, idempotencyKey).Scan(&prevID, &prevHash)
+		if err == nil {
+			if string(prevHash) != string(hash) {
+				return ErrIdempotencyMismatch
+			}
+			o, err = s.load(ctx, tx, userID, prevID)
+			return err
+		}
+		if !errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("find order by idempotency key: %w", err)
+		}
+		id, err := s.place(ctx, tx, userID, idempotencyKey, hash, req)
+		if err != nil {
+			return err
+		}
+		created = true
+		o, err = s.load(ctx, tx, userID, id)
+		return err
+	})
+	if err != nil {
+		return Order{}, false, err
+	}
+	return o, created, nil
+}
+
+// place inserts a new order in tx and answers its id.
+func (s *Shop) place(ctx context.Context, tx pgx.Tx, userID int64, key string, hash []byte, req CreateRequest) (int64, error) {
+	items := req.Items
+	if len(items) == 0 {
+		var err error
+		if items, err = cartItems(ctx, tx, userID); err != nil {
+			return 0, err
+		}
+		if len(items) == 0 {
+			return 0, ErrEmpty
+		}
+	}
+	policyIDs := make([]int64, 0, len(items))
+	seen := map[int64]bool{}
+	for _, it := range items {
+		if it.CourseID <= 0 || it.PricePolicyID <= 0 {
+			return 0, &InputError{"items", "course_id and price_policy_id are required"}
+		}
+		if seen[it.CourseID] {
+			return 0, &InputError{"items", fmt.Sprintf("course %d is listed twice", it.CourseID)}
+		}
+		seen[it.CourseID] = true
+		policyIDs = append(policyIDs, it.PricePolicyID)
+	}
+	byPolicy, err := offers(ctx, tx, policyIDs)
+	if err != nil {
+		return 0, err
+	}
+	lines := make([]offer, len(items))
+	var total int64
+	for i, it := range items {
+		if lines[i], err = checkItem(it, byPolicy); err != nil {
+			return 0, err
+		}
+		if ok, err := enrolled(ctx, tx, userID, it.CourseID); err != nil {
+			return 0, err
+		} else if ok {
+			return 0, &InputError{"items", fmt.Sprintf("already enrolled in course %d", it.CourseID)}
+		}
+		total += lines[i].priceFen
+	}
+
+	var id int64
+	if err := tx.QueryRow(ctx, `SELECT nextval(pg_get_serial_sequence('orders', 'id'))`).Scan(&id); err != nil {
+		return 0, fmt.Errorf("next order id: %w", err)
+	}
+	now := time.Now()
+	var couponID, userCouponID *int64
+	var discount int64
+	switch {
+	case req.CouponCode != "":
+		c, err := s.holdCouponCode(ctx, tx, userID, req.CouponCode, now)
+		if err != nil {
+			return 0, err
+		}
+		if discount, err = c.discount(total); err != nil {
+			return 0, err
+		}
+		couponID = &c.ID
+	case req.UserCouponID != 0:
+		c, err := holdUserCoupon(ctx, tx, userID, req.UserCouponID, now)
+		if err != nil {
+			return 0, err
+		}
+		if discount, err = c.discount(total); err != nil {
+			return 0, err
+		}
+		userCouponID = &req.UserCouponID
+	}
+
+	var holdID *int64
+	if req.Points > 0 {
+		most := (total - discount) * int64(s.cfg.MaxPointsShare) / 100
+		if req.Points > most {
+			return 0, &InputError{"points", fmt.Sprintf("at most %d points (%d%% of the price) may be used on this order", most, s.cfg.MaxPointsShare)}
+		}
+		ref := "order:" + strconv.FormatInt(id, 10)
+		t, err := points.Hold(ctx, tx, userID, req.Points, ref+":points", ref)
+		if errors.Is(err, points.ErrInsufficient) {
+			return 0, ErrInsufficientPoints
+		}
+		if err != nil {
+			return 0, fmt.Errorf("hold %d points for order %d: %w", req.Points, id, err)
+		}
+		holdID = &t.ID
+	}
+	pointsFen := req.Points // a point is worth one fen
+	amount := total - discount - pointsFen
+	expires := now.Add(s.cfg.PendingTTL)
+	number := newOrderNumber(now)
+	_, err = tx.Exec(ctx, `
+		INSERT INTO orders (id, number, user_id, total_fen, coupon_discount_fen, points_used, points_fen, amount_fen,
+			coupon_id, user_coupon_id, points_hold_id, idempotency_key, request_hash, expires_at, created_by)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $3)`,
+		id, number, userID, total, discount, req.Points, pointsFen, amount, couponID, userCouponID, holdID, key, hash, expires)
+	if err != nil {
+		return 0, fmt.Errorf("insert order: %w", err)
+	}
+	shares := splitDiscount(lines, discount+pointsFen, total)
+	for i, l := range lines {
+		_, err := tx.Exec(ctx, `
+			INSERT INTO order_lines (order_id, course_id, price_policy_id, course_title, policy_title, valid_days,
+				list_price_fen, original_price_fen, discount_fen, created_by)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+			id, l.courseID, l.policyID, l.courseTitle, l.policyTitle, l.validDays, l.priceFen, l.originalFen, shares[i], userID)
+		if err != nil {
+			return 0, fmt.Errorf("insert order line: %w", err)
+		}
+	}
+	if _, err := s.enq.InsertTx(ctx, tx, ExpireOrderArgs{OrderID: id}, &river.InsertOpts{ScheduledAt: expires}); err != nil {
+		return 0, fmt.Errorf("schedule expiry of order %d: %w", id, err)
+	}
+	if amount == 0 {
+		o, err := lockOrder(ctx, tx, "id = $1", id)
+		if err != nil {
+			return 0, err
+		}
+		if err := s.markPaid(ctx, tx, o, ""); err != nil {
+			return 0, err
+		}
+	}
+	return id, nil
+}
+
+// splitDiscount shares discount among lines in proportion to their prices, so that a
+// line can be refunded alone; no line's share exceeds its price.
+func splitDiscount(lines []offer, discount, total int64) []int64 {
+	shares := make([]int64, len(lines))
+	if total == 0 || discount == 0 {
+		return shares
+	}
+	left := discount
+	for i, l := range lines {
+		shares[i] = discount * l.priceFen / total
+		left -= shares[i]
+	}
+	for left > 0 {
+		for i, l := range lines {
+			if left > 0 && shares[i] < l.priceFen {
+				shares[i]++
+				left--
+			}
+		}
+	}
+	return shares
+}
+
+// holdCouponCode takes a use of the coupon with code for an order of userID.
+func (s *Shop) holdCouponCode(ctx context.Context, tx pgx.Tx, userID int64, code string, now time.Time) (Coupon, error) {
+	c, err := scanCoupon(tx.QueryRow(ctx, `SELECT `+couponColumns+` FROM coupons WHERE code = $1 AND deleted_at IS NULL`, code))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Coupon{}, fmt.Errorf("no coupon %q: %w", code, ErrCouponUnavailable)
+	}
+	if err != nil {
+		return Coupon{}, fmt.Errorf("read coupon %q: %w", code, err)
+	}
+	if err := c.usable(now); err != nil {
+		return Coupon{}, err
+	}
+	// Orders holding or having used the coupon; the user lock keeps this count true
+	// until the order commits.
+	var uses int32
+	if err := tx.QueryRow(ctx, `SELECT count(*) FROM orders WHERE user_id = $1 AND coupon_id = $2 AND status IN ('pending', 'paid')`,
+		userID, c.ID).Scan(&uses); err != nil {
+		return Coupon{}, fmt.Errorf("count uses of coupon %q: %w", code, err)
+	}
+	if uses >= c.PerUserLimit {
+		return Coupon{}, fmt.Errorf("coupon %q already used %d times: %w", code, uses, ErrCouponUnavailable)
+	}
+	return c, takeUse(ctx, tx, c.ID)
+}
+
+// holdUserCoupon marks one of the user's own coupons held by an order.
+func holdUserCoupon(ctx context.Context, tx pgx.Tx, userID, userCouponID int64, now time.Time) (Coupon, error) {
+	var couponID int64
+	err := tx.QueryRow(ctx, `UPDATE user_coupons SET status = 'held' WHERE id = $1 AND user_id = $2 AND status = 'available'
+		AND deleted_at IS NULL RETURNING coupon_id`, userCouponID, userID).Scan(&couponID)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Coupon{}, fmt.Errorf("user coupon %d is not available: %w", userCouponID, ErrCouponUnavailable)
+	}
+	if err != nil {
+		return Coupon{}, fmt.Errorf("hold user coupon %d: %w", userCouponID, err)
+	}
+	c, err := scanCoupon(tx.QueryRow(ctx, `SELECT `+couponColumns+` FROM coupons WHERE id = $1`, couponID))
+	if err != nil {
+		return Coupon{}, fmt.Errorf("read coupon %d: %w", couponID, err)
+	}
+	return c, c.usable(now)
+}

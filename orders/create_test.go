@@ -1,0 +1,243 @@
+package orders
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+)
+
+func TestCreateRefusesWhatCannotBeSold(t *testing.T) {
+	e := newEnv(t, Config{})
+	ctx := context.Background()
+	u := e.user(t)
+	ok, other := e.course(t, 1000, 0), e.course(t, 2000, 0)
+	disabled, draft, deleted, held := e.course(t, 1000, 0), e.course(t, 1000, 0), e.course(t, 1000, 0), e.course(t, 1000, 0)
+	mustExec := func(sql string, args ...any) {
+		t.Helper()
+		if _, err := e.pool.Exec(ctx, sql, args...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mustExec(`UPDATE price_policies SET status = 'disabled' WHERE id = $1`, disabled.PricePolicyID)
+	mustExec(`UPDATE courses SET status = 'draft' WHERE id = $1`, draft.CourseID)
+	mustExec(`UPDATE courses SET deleted_at = now() WHERE id = $1`, deleted.CourseID)
+	mustExec(`INSERT INTO enrollments (user_id, course_id) VALUES ($1, $2)`, u, held.CourseID)
+
+	f := func(name string, req CreateRequest) {
+		t.Helper()
+		var ie *InputError
+		if _, _, err := e.shop.Create(ctx, u, e.key(), req); !errors.As(err, &ie) {
+			t.Fatalf("%s: %v, want an InputError", name, err)
+		}
+	}
+	f("disabled policy", CreateRequest{Items: []Item{disabled}})
+	f("draft course", CreateRequest{Items: []Item{draft}})
+	f("deleted course", CreateRequest{Items: []Item{deleted}})
+	f("policy of another course", CreateRequest{Items: []Item{{CourseID: ok.CourseID, PricePolicyID: other.PricePolicyID}}})
+	f("unknown policy", CreateRequest{Items: []Item{{CourseID: ok.CourseID, PricePolicyID: 99999}}})
+	f("duplicate course", CreateRequest{Items: []Item{ok, ok}})
+	f("already enrolled", CreateRequest{Items: []Item{held}})
+	f("negative points", CreateRequest{Items: []Item{ok}, Points: -1})
+	f("points over half the price", CreateRequest{Items: []Item{ok}, Points: 501})
+	f("two coupons", CreateRequest{Items: []Item{ok}, CouponCode: "X", UserCouponID: 1})
+	if _, _, err := e.shop.Create(ctx, u, e.key(), CreateRequest{}); !errors.Is(err, ErrEmpty) {
+		t.Fatalf("empty cart: %v", err)
+	}
+	if _, _, err := e.shop.Create(ctx, u, e.key(), CreateRequest{Items: []Item{ok}, Points: 500}); !errors.Is(err, ErrInsufficientPoints) {
+		t.Fatalf("points the user lacks: %v", err)
+	}
+	if n := e.count(t, `SELECT count(*) FROM orders`); n != 0 {
+		t.Fatalf("%d orders from refused requests", n)
+	}
+}
+
+func TestCreateSnapshotsLinesAndPricesCoupons(t *testing.T) {
+	e := newEnv(t, Config{GatewayURL: "http://gw.test"})
+	ctx := context.Background()
+	u := e.user(t)
+	a, b := e.course(t, 6000, 90), e.course(t, 4000, 0)
+	until := time.Now().Add(time.Hour)
+	for _, c := range []Coupon{
+		{Code: "FIXED", Kind: CouponFixed, AmountFen: 1500, ValidUntil: until},
+		{Code: "OVER", Kind: CouponThreshold, AmountFen: 2000, ThresholdFen: 10000, ValidUntil: until},
+		{Code: "FAR", Kind: CouponThreshold, AmountFen: 2000, ThresholdFen: 10001, ValidUntil: until},
+		{Code: "PCT", Kind: CouponPercent, PercentOff: 15, ValidUntil: until},
+		{Code: "OFF", Kind: CouponFixed, AmountFen: 100, ValidUntil: until, Status: "disabled"},
+		{Code: "LATER", Kind: CouponFixed, AmountFen: 100, ValidFrom: until, ValidUntil: until.Add(time.Hour)},
+	} {
+		if _, err := e.shop.CreateCoupon(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f := func(code string, wantDiscount int64) {
+		t.Helper()
+		o, _, err := e.shop.Create(ctx, u, e.key(), CreateRequest{Items: []Item{a, b}, CouponCode: code, Points: 0})
+		if wantDiscount < 0 {
+			if !errors.Is(err, ErrCouponUnavailable) {
+				t.Fatalf("coupon %s: %v, want unavailable", code, err)
+			}
+			return
+		}
+		if err != nil {
+			t.Fatalf("coupon %s: %v", code, err)
+		}
+		if o.TotalFen != 10000 || o.CouponDiscountFen != wantDiscount || o.AmountFen != 10000-wantDiscount {
+			t.Fatalf("coupon %s: total %d, discount %d, amount %d", code, o.TotalFen, o.CouponDiscountFen, o.AmountFen)
+		}
+		if _, err := e.shop.Cancel(ctx, u, o.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f("", 0)
+	f("FIXED", 1500)
+	f("OVER", 2000)
+	f("PCT", 1500)
+	f("FAR", -1)
+	f("OFF", -1)
+	f("LATER", -1)
+	f("NOSUCH", -1)
+
+	e.grant(t, u, 5000)
+	o := e.create(t, u, CreateRequest{Items: []Item{a, b}, CouponCode: "FIXED", Points: 4250})
+	if o.PointsUsed != 4250 || o.PointsFen != 4250 || o.AmountFen != 10000-1500-4250 {
+		t.Fatalf("points: %+v", o)
+	}
+	want := "http://gw.test/pay/" + o.Number + "?amount_fen=4250&sig=" + signHex(e.shop.cfg.GatewaySecret, []byte(o.Number+"|4250"))
+	if o.PayURL != want || o.Status != StatusPending || len(o.Number) != 24 {
+		t.Fatalf("pay url %q, want %q (status %s, number %q)", o.PayURL, want, o.Status, o.Number)
+	}
+	if !o.ExpiresAt.After(time.Now().Add(29*time.Minute)) || len(o.Lines) != 2 {
+		t.Fatalf("expires %v, lines %d", o.ExpiresAt, len(o.Lines))
+	}
+	l := o.Lines[0]
+	if l.CourseID != a.CourseID || l.CourseTitle == "" || l.PolicyTitle != "standard" || l.ValidDays == nil || *l.ValidDays != 90 ||
+		l.ListPriceFen != 6000 || l.OriginalPriceFen != 12000 || l.DiscountFen+o.Lines[1].DiscountFen != 1500+4250 {
+		t.Fatalf("line snapshot %+v", o.Lines)
+	}
+	// The snapshot does not follow later price changes.
+	if _, err := e.pool.Exec(ctx, `UPDATE price_policies SET price_fen = 1, title = 'changed'`); err != nil {
+		t.Fatal(err)
+	}
+	got, err := e.shop.Get(ctx, u, o.ID)
+	if err != nil || got.Lines[0].ListPriceFen != 6000 || got.Lines[0].PolicyTitle != "standard" {
+		t.Fatalf("after a price change: %+v, %v", got.Lines, err)
+	}
+}
+
+func TestCartOrderAndFullyCoveredOrderPaysAtOnce(t *testing.T) {
+	e := newEnv(t, Config{})
+	ctx := context.Background()
+	u := e.user(t)
+	a, b, free := e.course(t, 1000, 0), e.course(t, 3000, 0), e.course(t, 0, 7)
+	for _, it := range []Item{a, b, free} {
+		if err := e.shop.CartAdd(ctx, u, it.CourseID, it.PricePolicyID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var ie *InputError
+	if err := e.shop.CartAdd(ctx, u, a.CourseID, b.PricePolicyID); !errors.As(err, &ie) {
+		t.Fatalf("cart add with another course's policy: %v", err)
+	}
+	if err := e.shop.CartRemove(ctx, u, b.CourseID); err != nil {
+		t.Fatal(err)
+	}
+	cart, err := e.shop.Cart(ctx, u)
+	if err != nil || len(cart) != 2 || cart[0].PriceFen != 1000 || cart[0].CourseTitle == "" || !cart[0].Available {
+		t.Fatalf("cart %+v, %v", cart, err)
+	}
+	o := e.create(t, u, CreateRequest{})
+	if o.TotalFen != 1000 || len(o.Lines) != 2 || o.Status != StatusPending {
+		t.Fatalf("order from cart: %+v", o)
+	}
+	if cart, _ := e.shop.Cart(ctx, u); len(cart) != 2 {
+		t.Fatal("the cart emptied before payment")
+	}
+
+	// A coupon that covers everything: paid in the same transaction, courses granted and
+	// the cart cleared.
+	if _, err := e.shop.Cancel(ctx, u, o.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.shop.CreateCoupon(ctx, Coupon{Code: "ALL", Kind: CouponFixed, AmountFen: 100000, ValidUntil: time.Now().Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	o = e.create(t, u, CreateRequest{CouponCode: "ALL"})
+	if o.Status != StatusPaid || o.AmountFen != 0 || o.PaidAt == nil || o.PayURL != "" {
+		t.Fatalf("fully covered order: %+v", o)
+	}
+	if n := e.count(t, `SELECT count(*) FROM enrollments WHERE user_id = $1 AND status = 'active'`, u); n != 2 {
+		t.Fatalf("%d enrollments, want 2", n)
+	}
+	if cart, _ := e.shop.Cart(ctx, u); len(cart) != 0 {
+		t.Fatalf("cart after payment: %+v", cart)
+	}
+	if ok, err := e.shop.Expire(ctx, o.ID); ok || err != nil {
+		t.Fatalf("expiring a paid order: %v, %v", ok, err)
+	}
+	list, err := e.shop.List(ctx, u, 0, 10)
+	if err != nil || len(list) != 2 || list[0].ID != o.ID || len(list[0].Lines) != 2 {
+		t.Fatalf("list: %+v, %v", list, err)
+	}
+}
+
+func TestCouponBoughtWithPoints(t *testing.T) {
+	e := newEnv(t, Config{})
+	ctx := context.Background()
+	u := e.user(t)
+	e.grant(t, u, 1000)
+	price, limit := int64(400), int32(5)
+	c, err := e.shop.CreateCoupon(ctx, Coupon{Code: "SHOP", Kind: CouponFixed, AmountFen: 500, ValidUntil: time.Now().Add(time.Hour),
+		PointsPrice: &price, PerUserLimit: 2, TotalLimit: &limit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Ten retries of one purchase at once buy one coupon.
+	ucs := make([]UserCoupon, 10)
+	errs := all(10, func(i int) error {
+		var err error
+		ucs[i], err = e.shop.BuyCouponWithPoints(ctx, u, c.ID, "buy-1")
+		return err
+	})
+	for i := range ucs {
+		if errs[i] != nil || ucs[i].ID != ucs[0].ID || ucs[i].Status != "available" {
+			t.Fatalf("purchase %d: %+v, %v", i, ucs[i], errs[i])
+		}
+	}
+	if b := e.balance(t, u); b.Posted != 600 {
+		t.Fatalf("balance after one purchase: %+v", b)
+	}
+	if _, err := e.shop.BuyCouponWithPoints(ctx, u, c.ID, "buy-2"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.shop.BuyCouponWithPoints(ctx, u, c.ID, "buy-3"); !errors.Is(err, ErrCouponUnavailable) {
+		t.Fatalf("past the per-user limit: %v", err)
+	}
+	poor := e.user(t)
+	if _, err := e.shop.BuyCouponWithPoints(ctx, poor, c.ID, "buy"); !errors.Is(err, ErrInsufficientPoints) {
+		t.Fatalf("without points: %v", err)
+	}
+	if n := e.count(t, `SELECT used_count FROM coupons WHERE id = $1`, c.ID); n != 2 {
+		t.Fatalf("used_count %d, want 2", n)
+	}
+
+	item := e.course(t, 2000, 0)
+	o := e.create(t, u, CreateRequest{Items: []Item{item}, UserCouponID: ucs[0].ID})
+	if o.CouponDiscountFen != 500 || o.AmountFen != 1500 {
+		t.Fatalf("order with a user coupon: %+v", o)
+	}
+	if _, _, err := e.shop.Create(ctx, u, e.key(), CreateRequest{Items: []Item{e.course(t, 2000, 0)}, UserCouponID: ucs[0].ID}); !errors.Is(err, ErrCouponUnavailable) {
+		t.Fatalf("a held coupon used again: %v", err)
+	}
+	if _, err := e.shop.Cancel(ctx, u, o.ID); err != nil {
+		t.Fatal(err)
+	}
+	o = e.create(t, u, CreateRequest{Items: []Item{item}, UserCouponID: ucs[0].ID})
+	if got := e.callback(t, callbackBody("uc", o, "t")); got != OutcomePaid {
+		t.Fatal(got)
+	}
+	var status string
+	if err := e.pool.QueryRow(ctx, `SELECT status FROM user_coupons WHERE id = $1`, ucs[0].ID).Scan(&status); err != nil || status != "used" {
+		t.Fatalf("user coupon after payment: %s, %v", status, err)
+	}
+}

@@ -1,0 +1,246 @@
+package orders
+
+import (
+	"cmp"
+	"context"
+	"crypto/hmac"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/luffy-edu/luffy/notify"
+	"github.com/luffy-edu/luffy/paysim"
+	"github.com/luffy-edu/luffy/points"
+)
+
+// Outcomes of a payment notification, stored on its payment_events row.
+const (
+	OutcomePaid           = "paid"
+	OutcomeDuplicate      = "duplicate"       // this gateway event was seen before
+	OutcomeUnknownOrder   = "unknown_order"   // no order has this number
+	OutcomeAmountMismatch = "amount_mismatch" // the gateway took another amount; the order is untouched
+	OutcomeLate           = "late"            // the order was closed (or paid by another trade) first; a refund is due
+	OutcomeIgnored        = "ignored"         // a status other than paid
+)
+
+// paymentEvent is the body of a gateway notification.
+type paymentEvent struct {
+	EventID     string `json:"event_id"`
+	OrderNumber string `json:"order_number"`
+	TradeNo     string `json:"trade_no"`
+	AmountFen   int64  `json:"amount_fen"`
+	Status      string `json:"status"`
+}
+
+// HandleCallback applies the gateway's notification: body is the raw request body and
+// signatureHex its X-Luffy-Signature header. It is safe to receive any number of times,
+// in any order with the order's own cancel and expiry.
+func (s *Shop) HandleCallback(ctx context.Context, body []byte, signatureHex string) (string, error) {
+	sig, err := hex.DecodeString(signatureHex)
+	want, _ := hex.DecodeString(paysim.Sign(s.cfg.GatewaySecret, body))
+	if err != nil || !hmac.Equal(sig, want) {
+		return "", ErrBadSignature
+	}
+	var ev paymentEvent
+	if err := json.Unmarshal(body, &ev); err != nil {
+		return "", &InputError{"body", "not a payment event: " + err.Error()}
+	}
+	if ev.EventID == "" || ev.OrderNumber == "" {
+		return "", &InputError{"body", "event_id and order_number are required"}
+	}
+	return s.applyEvent(ctx, ev, body)
+}
+
+// applyEvent records a gateway event once and, the first time, applies it.
+func (s *Shop) applyEvent(ctx context.Context, ev paymentEvent, body []byte) (string, error) {
+	var outcome string
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		// A concurrent duplicate waits here on the first one's unique key, then finds it.
+		var eventRow int64
+		err := tx.QueryRow(ctx, `INSERT INTO payment_events (gateway_event_id, order_number, trade_no, amount_fen, outcome, body)
+			VALUES ($1, $2, $3, $4, 'received', $5) ON CONFLICT (gateway_event_id) DO NOTHING RETURNING id`,
+			ev.EventID, ev.OrderNumber, ev.TradeNo, ev.AmountFen, string(body)).Scan(&eventRow)
+		if errors.Is(err, pgx.ErrNoRows) {
+			outcome = OutcomeDuplicate
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("record payment event %q: %w", ev.EventID, err)
+		}
+		if outcome, err = s.applyPayment(ctx, tx, ev); err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `UPDATE payment_events SET outcome = $2 WHERE id = $1`, eventRow, outcome)
+		return err
+	})
+	if err != nil {
+		return "", err
+	}
+	return outcome, nil
+}
+
+func (s *Shop) applyPayment(ctx context.Context, tx pgx.Tx, ev paymentEvent) (string, error) {
+	if ev.Status != "paid" {
+		return OutcomeIgnored, nil
+	}
+	o, err := lockOrder(ctx, tx, "number = $1", ev.OrderNumber)
+	if errors.Is(err, ErrNotFound) {
+		return OutcomeUnknownOrder, nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("lock order %s: %w", ev.OrderNumber, err)
+	}
+	if ev.AmountFen != o.AmountFen {
+		return OutcomeAmountMismatch, nil
+	}
+	if o.Status != StatusPending {
+		if o.tradeNo != nil && *o.tradeNo == ev.TradeNo {
+			return OutcomeDuplicate, nil // the same trade under a new event id
+		}
+		// The money arrived for an order that was closed (or paid by another trade):
+		// it stays as it is and the buyer is owed a refund.
+		err := notify.Send(ctx, tx, o.userID, notify.KindRefund, "Payment received for a closed order",
+			fmt.Sprintf("Order %s was %s before your payment of %s arrived; the payment will be refunded.", o.Number, o.Status, yuan(ev.AmountFen)),
+			map[string]any{"order_id": o.ID, "order_number": o.Number, "trade_no": ev.TradeNo, "amount_fen": ev.AmountFen},
+			"refund:"+ev.EventID)
+		return OutcomeLate, err
+	}
+	return OutcomePaid, s.markPaid(ctx, tx, o, ev.TradeNo)
+}
+
+func yuan(fen int64) string { return fmt.Sprintf("¥%d.%02d", fen/100, fen%100) }
+
+// markPaid is the paid path, for a locked pending order: it grants the courses, settles
+// the points and coupon, awards points and notifies the buyer.
+func (s *Shop) markPaid(ctx context.Context, tx pgx.Tx, o Order, tradeNo string) error {
+	var trade *string
+	if tradeNo != "" {
+		trade = &tradeNo
+	}
+	tag, err := tx.Exec(ctx, `UPDATE orders SET status = 'paid', paid_at = now(), gateway_trade_no = $2
+		WHERE id = $1 AND status = 'pending'`, o.ID, trade)
+	if err != nil {
+		return fmt.Errorf("mark order %d paid: %w", o.ID, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("mark order %d paid: %w", o.ID, ErrNotPending)
+	}
+	// Access runs from now for the policy's days, or for good; a course already held
+	// keeps the later of the two ends.
+	_, err = tx.Exec(ctx, `
+		INSERT INTO enrollments (user_id, course_id, expires_at, created_by, created_by_name)
+		SELECT $1, course_id, CASE WHEN valid_days IS NULL THEN NULL ELSE now() + make_interval(days => valid_days) END, $1, 'order:' || $2::bigint
+		FROM order_lines WHERE order_id = $2 AND deleted_at IS NULL
+		ON CONFLICT (user_id, course_id) WHERE deleted_at IS NULL DO UPDATE SET
+			status = 'active',
+			expires_at = CASE WHEN enrollments.expires_at IS NULL OR EXCLUDED.expires_at IS NULL THEN NULL
+				ELSE greatest(enrollments.expires_at, EXCLUDED.expires_at) END`, o.userID, o.ID)
+	if err != nil {
+		return fmt.Errorf("enroll for order %d: %w", o.ID, err)
+	}
+	if o.pointsHoldID != nil {
+		if err := points.Post(ctx, tx, *o.pointsHoldID); err != nil {
+			return fmt.Errorf("post points hold of order %d: %w", o.ID, err)
+		}
+	}
+	if o.UserCouponID != nil {
+		if _, err := tx.Exec(ctx, `UPDATE user_coupons SET status = 'used' WHERE id = $1 AND status = 'held'`, *o.UserCouponID); err != nil {
+			return fmt.Errorf("use coupon of order %d: %w", o.ID, err)
+		}
+	}
+	if _, err := tx.Exec(ctx, `UPDATE cart_items SET deleted_at = now() WHERE user_id = $1 AND deleted_at IS NULL
+		AND course_id IN (SELECT course_id FROM order_lines WHERE order_id = $2)`, o.userID, o.ID); err != nil {
+		return fmt.Errorf("clear cart after order %d: %w", o.ID, err)
+	}
+	ref := "order:" + strconv.FormatInt(o.ID, 10)
+	earned, err := points.Award(ctx, tx, o.userID, points.RulePurchase, ref, o.AmountFen)
+	if err != nil {
+		return fmt.Errorf("award points for order %d: %w", o.ID, err)
+	}
+	// The inviter is rewarded once per invitee: the award is idempotent per ref, so only
+	// the invitee's first paid order pays it.
+	var inviter *int64
+	if err := tx.QueryRow(ctx, `SELECT invited_by FROM users WHERE id = $1`, o.userID).Scan(&inviter); err != nil {
+		return fmt.Errorf("find inviter of user %d: %w", o.userID, err)
+	}
+	if inviter != nil {
+		if _, err := points.Award(ctx, tx, *inviter, points.RuleInvite, "invite:"+strconv.FormatInt(o.userID, 10), o.AmountFen); err != nil {
+			return fmt.Errorf("reward inviter of user %d: %w", o.userID, err)
+		}
+	}
+	return notify.Send(ctx, tx, o.userID, notify.KindPayment, "Payment received",
+		fmt.Sprintf("Order %s is paid (%s); your courses are ready.", o.Number, yuan(o.AmountFen)),
+		map[string]any{"order_id": o.ID, "order_number": o.Number, "amount_fen": o.AmountFen, "points_earned": earned},
+		"paid:"+strconv.FormatInt(o.ID, 10))
+}
+
+// Reconcile asks the gateway about pending orders older than two minutes that no
+// callback has mentioned, and applies the payments it reports.
+func (s *Shop) Reconcile(ctx context.Context) (checked, paid int, err error) {
+	rows, err := s.pool.Query(ctx, `
+		SELECT number FROM orders o WHERE status = 'pending' AND created_at < now() - make_interval(secs => $1)
+			AND NOT EXISTS (SELECT 1 FROM payment_events e WHERE e.order_number = o.number)
+		ORDER BY id LIMIT 500`, s.reconcileAfter.Seconds())
+	if err != nil {
+		return 0, 0, fmt.Errorf("find orders to reconcile: %w", err)
+	}
+	numbers, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return 0, 0, fmt.Errorf("find orders to reconcile: %w", err)
+	}
+	for _, n := range numbers {
+		if ctx.Err() != nil {
+			return checked, paid, ctx.Err()
+		}
+		ev, body, askErr := s.askGateway(ctx, n)
+		if askErr != nil {
+			// One unanswered question must not stop the rest; the next run retries it.
+			err = cmp.Or(err, askErr)
+			continue
+		}
+		checked++
+		if ev.Status != "paid" {
+			continue
+		}
+		outcome, applyErr := s.applyEvent(ctx, ev, body)
+		if applyErr != nil {
+			return checked, paid, fmt.Errorf("apply trade of order %s: %w", n, applyErr)
+		}
+		if outcome == OutcomePaid {
+			paid++
+		}
+	}
+	return checked, paid, err
+}
+
+// askGateway queries the gateway's trade for order number.
+func (s *Shop) askGateway(ctx context.Context, number string) (paymentEvent, []byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.cfg.GatewayURL+"/api/trades/"+url.PathEscape(number), nil)
+	if err != nil {
+		return paymentEvent{}, nil, err
+	}
+	resp, err := s.http.Do(req)
+	if err != nil {
+		return paymentEvent{}, nil, fmt.Errorf("ask gateway about order %s: %w", number, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return paymentEvent{}, nil, fmt.Errorf("ask gateway about order %s: %s", number, resp.Status)
+	}
+	var ev paymentEvent
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<16)).Decode(&ev); err != nil {
+		return paymentEvent{}, nil, fmt.Errorf("ask gateway about order %s: %w", number, err)
+	}
+	if ev.Status == "paid" && (ev.EventID == "" || ev.OrderNumber != number) {
+		return paymentEvent{}, nil, fmt.Errorf("ask gateway about order %s: a paid trade without event id or for order %q", number, ev.OrderNumber)
+	}
+	body, _ := json.Marshal(ev)
+	return ev, body, nil
+}

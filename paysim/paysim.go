@@ -1,0 +1,306 @@
+package paysim
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// Config says where the simulator listens and whom it notifies.
+type Config struct {
+	// Listen is the address the simulator serves on; default 127.0.0.1:8083.
+	Listen string `help:"Address the payment simulator listens on." default:"127.0.0.1:8083" env:"LUFFY_PAYSIM_LISTEN"`
+	// CallbackURL receives the signed payment notifications; default the local origin's.
+	CallbackURL string `help:"Where the simulator posts payment callbacks." default:"http://127.0.0.1:8080/api/v1/payments/callback" env:"LUFFY_CALLBACK_URL"`
+	// Secret is the HMAC-SHA256 key shared with the origin; it signs pay URLs and callbacks.
+	Secret string `help:"HMAC secret shared with the origin." default:"luffy-dev-gateway-secret" env:"LUFFY_GATEWAY_SECRET"`
+}
+
+// Defaults shared with the origin.
+const (
+	DefaultListen      = "127.0.0.1:8083"
+	DefaultCallbackURL = "http://127.0.0.1:8080/api/v1/payments/callback"
+	DefaultSecret      = "luffy-dev-gateway-secret"
+	// SignatureHeader carries the hex HMAC of a callback's raw body.
+	SignatureHeader = "X-Luffy-Signature"
+)
+
+// Sign is the hex HMAC-SHA256 of body under secret: the callback signature, and, over
+// "<number>|<amount_fen>", the signature of a pay URL.
+func Sign(secret string, body []byte) string {
+	m := hmac.New(sha256.New, []byte(secret))
+	m.Write(body)
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+// PaySignature is the sig parameter of the pay URL of order number for amountFen.
+func PaySignature(secret, number string, amountFen int64) string {
+	return Sign(secret, []byte(number+"|"+strconv.FormatInt(amountFen, 10)))
+}
+
+// Trade is a payment the simulator took, as its query API answers it.
+type Trade struct {
+	Status      string    `json:"status"` // paid, or unpaid for an unknown number
+	OrderNumber string    `json:"order_number"`
+	EventID     string    `json:"event_id,omitempty"`
+	TradeNo     string    `json:"trade_no,omitempty"`
+	AmountFen   int64     `json:"amount_fen,omitempty"`
+	PaidAt      time.Time `json:"paid_at,omitzero"`
+}
+
+// Callback is the body of the notification the simulator posts.
+type Callback struct {
+	EventID     string `json:"event_id"`
+	OrderNumber string `json:"order_number"`
+	TradeNo     string `json:"trade_no"`
+	AmountFen   int64  `json:"amount_fen"`
+	Status      string `json:"status"`
+}
+
+// Server is a running simulator.
+type Server struct {
+	cfg    Config
+	mux    *http.ServeMux
+	client *http.Client
+
+	mu     sync.Mutex
+	trades map[string]*Trade
+
+	srv  *http.Server
+	ln   net.Listener
+	wg   sync.WaitGroup // callback deliveries in flight
+	stop context.CancelFunc
+	// base is cancelled by Stop so that retries in flight give up.
+	base context.Context
+	// backoff is the first retry delay; tests shorten it.
+	backoff time.Duration
+}
+
+// New makes a simulator; zero Config fields take their defaults.
+func New(cfg Config) *Server {
+	if cfg.Listen == "" {
+		cfg.Listen = DefaultListen
+	}
+	if cfg.CallbackURL == "" {
+		cfg.CallbackURL = DefaultCallbackURL
+	}
+	if cfg.Secret == "" {
+		cfg.Secret = DefaultSecret
+	}
+	s := &Server{
+		cfg:     cfg,
+		mux:     http.NewServeMux(),
+		client:  &http.Client{Timeout: 10 * time.Second},
+		trades:  map[string]*Trade{},
+		backoff: 200 * time.Millisecond,
+	}
+	s.base, s.stop = context.WithCancel(context.Background())
+	s.mux.HandleFunc("POST /pay/{number}", s.pay)
+	s.mux.HandleFunc("GET /api/trades/{number}", s.trade)
+	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
+	return s
+}
+
+// Handler serves the simulator's routes (tests may mount it on an httptest server).
+func (s *Server) Handler() http.Handler { return s.mux }
+
+// Start listens on cfg.Listen and serves in the background.
+func (s *Server) Start(ctx context.Context) error {
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", s.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("paysim listen on %s: %w", s.cfg.Listen, err)
+	}
+	s.ln = ln
+	s.srv = &http.Server{Handler: s.mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			slog.Error("paysim serve", "err", err)
+		}
+	}()
+	return nil
+}
+
+// Addr is the address the simulator listens on, once started.
+func (s *Server) Addr() string {
+	if s.ln == nil {
+		return s.cfg.Listen
+	}
+	return s.ln.Addr().String()
+}
+
+// Stop stops serving and abandons callbacks still being retried.
+func (s *Server) Stop(ctx context.Context) error {
+	var err error
+	if s.srv != nil {
+		err = s.srv.Shutdown(ctx)
+	}
+	s.stop()
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return err
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, status int, code, msg string) {
+	writeJSON(w, status, map[string]any{"error": map[string]string{"code": code, "message": msg}})
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// pay takes the payment of an order. Paying twice answers the same trade and sends the
+// same event again, as a gateway re-notifying would.
+func (s *Server) pay(w http.ResponseWriter, r *http.Request) {
+	number := r.PathValue("number")
+	q := r.URL.Query()
+	amount, err := strconv.ParseInt(q.Get("amount_fen"), 10, 64)
+	if err != nil || amount < 0 {
+		writeError(w, http.StatusBadRequest, "bad_amount", "amount_fen must be a non-negative integer")
+		return
+	}
+	sig, err := hex.DecodeString(q.Get("sig"))
+	want, _ := hex.DecodeString(PaySignature(s.cfg.Secret, number, amount))
+	if err != nil || !hmac.Equal(sig, want) {
+		writeError(w, http.StatusForbidden, "bad_signature", "the pay URL's signature does not match its order and amount")
+		return
+	}
+	sends := 1
+	if d := q.Get("dup"); d != "" {
+		n, err := strconv.Atoi(d)
+		if err != nil || n < 1 || n > 100 {
+			writeError(w, http.StatusBadRequest, "bad_dup", "dup must be 1..100")
+			return
+		}
+		sends = n
+	}
+	if q.Get("drop") == "1" {
+		sends = 0
+	}
+	var delay time.Duration
+	if d := q.Get("delay_ms"); d != "" {
+		ms, err := strconv.Atoi(d)
+		if err != nil || ms < 0 || ms > 600_000 {
+			writeError(w, http.StatusBadRequest, "bad_delay", "delay_ms must be 0..600000")
+			return
+		}
+		delay = time.Duration(ms) * time.Millisecond
+	}
+
+	s.mu.Lock()
+	t, ok := s.trades[number]
+	if !ok {
+		t = &Trade{
+			Status: "paid", OrderNumber: number, AmountFen: amount, PaidAt: time.Now().UTC(),
+			EventID: "evt_" + randomHex(12),
+			TradeNo: time.Now().UTC().Format("20060102150405") + randomHex(6),
+		}
+		s.trades[number] = t
+	}
+	tr := *t
+	s.mu.Unlock()
+	if tr.AmountFen != amount {
+		writeError(w, http.StatusConflict, "amount_changed", "this order was already paid with another amount")
+		return
+	}
+	body, _ := json.Marshal(Callback{EventID: tr.EventID, OrderNumber: tr.OrderNumber, TradeNo: tr.TradeNo, AmountFen: tr.AmountFen, Status: tr.Status})
+	for range sends {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.deliver(body, delay)
+		}()
+	}
+	writeJSON(w, http.StatusOK, tr)
+}
+
+// deliver posts one callback, retrying up to 5 attempts with doubling delays on an error
+// or a non-2xx answer.
+func (s *Server) deliver(body []byte, delay time.Duration) {
+	ctx := s.base
+	wait := func(d time.Duration) bool {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
+	if delay > 0 && !wait(delay) {
+		return
+	}
+	sig := Sign(s.cfg.Secret, body)
+	backoff := s.backoff
+	for attempt := 1; attempt <= 5; attempt++ {
+		err := s.post(ctx, body, sig)
+		if err == nil {
+			return
+		}
+		slog.Warn("paysim callback", "attempt", attempt, "err", err)
+		if attempt == 5 || !wait(backoff) {
+			return
+		}
+		backoff *= 2
+	}
+}
+
+func (s *Server) post(ctx context.Context, body []byte, sig string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.cfg.CallbackURL, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set(SignatureHeader, sig)
+	resp, err := s.client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("callback answered %s", resp.Status)
+	}
+	return nil
+}
+
+// trade answers what the simulator knows of an order: its trade, or unpaid.
+func (s *Server) trade(w http.ResponseWriter, r *http.Request) {
+	number := r.PathValue("number")
+	s.mu.Lock()
+	t, ok := s.trades[number]
+	var tr Trade
+	if ok {
+		tr = *t
+	}
+	s.mu.Unlock()
+	if !ok {
+		tr = Trade{Status: "unpaid", OrderNumber: number}
+	}
+	writeJSON(w, http.StatusOK, tr)
+}

@@ -1,0 +1,146 @@
+package paysim
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+)
+
+type origin struct {
+	mu       sync.Mutex
+	bodies   [][]byte
+	failures int // answer 503 this many times first
+}
+
+func (o *origin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if r.Header.Get(SignatureHeader) != Sign(DefaultSecret, body) || r.Header.Get("Content-Type") != "application/json" {
+		http.Error(w, "bad signature", http.StatusUnauthorized)
+		return
+	}
+	if o.failures > 0 {
+		o.failures--
+		http.Error(w, "busy", http.StatusServiceUnavailable)
+		return
+	}
+	o.bodies = append(o.bodies, body)
+}
+
+func (o *origin) received() [][]byte {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return append([][]byte(nil), o.bodies...)
+}
+
+func start(t *testing.T, o *origin) (*Server, string) {
+	t.Helper()
+	cb := httptest.NewServer(o)
+	t.Cleanup(cb.Close)
+	s := New(Config{Listen: "127.0.0.1:0", CallbackURL: cb.URL})
+	s.backoff = 10 * time.Millisecond
+	if err := s.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Stop(context.Background()) })
+	return s, "http://" + s.Addr()
+}
+
+func waitBodies(t *testing.T, o *origin, n int) [][]byte {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for len(o.received()) < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d callbacks in 5s, want %d", len(o.received()), n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return o.received()
+}
+
+func post(t *testing.T, url string) (int, Trade) {
+	t.Helper()
+	resp, err := http.Post(url, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var tr Trade
+	json.NewDecoder(resp.Body).Decode(&tr)
+	return resp.StatusCode, tr
+}
+
+func trade(t *testing.T, base, number string) Trade {
+	t.Helper()
+	resp, err := http.Get(base + "/api/trades/" + number)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var tr Trade
+	if err := json.NewDecoder(resp.Body).Decode(&tr); err != nil {
+		t.Fatal(err)
+	}
+	return tr
+}
+
+func TestPayRetriesAndResendsTheSameEvent(t *testing.T) {
+	o := &origin{failures: 2}
+	_, base := start(t, o)
+	if tr := trade(t, base, "N1"); tr.Status != "unpaid" {
+		t.Fatalf("before paying: %+v", tr)
+	}
+	url := base + "/pay/N1?amount_fen=990&sig=" + PaySignature(DefaultSecret, "N1", 990)
+	if code, _ := post(t, base+"/pay/N1?amount_fen=1&sig="+PaySignature(DefaultSecret, "N1", 990)); code != http.StatusForbidden {
+		t.Fatalf("changed amount: %d", code)
+	}
+	code, tr := post(t, url)
+	if code != http.StatusOK || tr.Status != "paid" || tr.TradeNo == "" || tr.EventID == "" || tr.AmountFen != 990 {
+		t.Fatalf("pay: %d %+v", code, tr)
+	}
+	got := waitBodies(t, o, 1) // after two refusals
+	var cb Callback
+	if err := json.Unmarshal(got[0], &cb); err != nil || cb != (Callback{EventID: tr.EventID, OrderNumber: "N1", TradeNo: tr.TradeNo, AmountFen: 990, Status: "paid"}) {
+		t.Fatalf("callback %s, %v", got[0], err)
+	}
+	if _, again := post(t, url); again.EventID != tr.EventID || again.TradeNo != tr.TradeNo {
+		t.Fatalf("paid twice: %+v, first %+v", again, tr)
+	}
+	got = waitBodies(t, o, 2)
+	if string(got[1]) != string(got[0]) {
+		t.Fatalf("re-sent %s, first %s", got[1], got[0])
+	}
+	if q := trade(t, base, "N1"); q.Status != "paid" || q.EventID != tr.EventID {
+		t.Fatalf("query after paying: %+v", q)
+	}
+}
+
+func TestPayMisbehavesOnRequest(t *testing.T) {
+	o := &origin{}
+	_, base := start(t, o)
+	url := func(n string, amount int64) string {
+		return base + "/pay/" + n + "?amount_fen=100&sig=" + PaySignature(DefaultSecret, n, amount)
+	}
+	post(t, url("DUP", 100)+"&dup=3")
+	waitBodies(t, o, 3)
+	post(t, url("DROP", 100)+"&drop=1")
+	start := time.Now()
+	post(t, url("LATE", 100)+"&delay_ms=200")
+	waitBodies(t, o, 4)
+	if time.Since(start) < 200*time.Millisecond {
+		t.Fatal("delay_ms did not delay the callback")
+	}
+	time.Sleep(100 * time.Millisecond)
+	if n := len(o.received()); n != 4 {
+		t.Fatalf("%d callbacks, want 4 (drop=1 sends none)", n)
+	}
+	if tr := trade(t, base, "DROP"); tr.Status != "paid" {
+		t.Fatalf("dropped callback's trade: %+v", tr)
+	}
+}
