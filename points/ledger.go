@@ -84,9 +84,26 @@ func SystemAccount(ctx context.Context, q Querier, code string) (int64, error) {
 	return id, nil
 }
 
-// userAndSystem resolves a user's account (creating it) and a system account in one
-// round trip when the user already has one, which is the common case.
+// SystemShards is how many rows each system account is spread over (migration 00007):
+// one row would make every transfer of every user wait for the one before it to commit.
+const SystemShards = 32
+
+// shardCode names the row of system account code that the user's transfers use.
+func shardCode(code string, userID int64) string {
+	k := userID % SystemShards
+	if k < 0 {
+		k = -k
+	}
+	if k == 0 {
+		return code
+	}
+	return code + "#" + strconv.FormatInt(k, 10)
+}
+
+// userAndSystem resolves a user's account (creating it) and the user's shard of a system
+// account in one round trip when the user already has one, which is the common case.
 func userAndSystem(ctx context.Context, q Querier, userID int64, code string) (user, system int64, err error) {
+	code = shardCode(code, userID)
 	var u, s *int64
 	err = q.QueryRow(ctx, `
 		SELECT (SELECT id FROM points_accounts WHERE user_id = $1),

@@ -168,8 +168,8 @@ func TestAwardSpendHoldFlow(t *testing.T) {
 		t.Fatalf("history:\n got %q\nwant %q", got, want)
 	}
 	r := wantBalanced(t, q)
-	if r.Accounts != 3 || r.Transfers != 5 {
-		t.Fatalf("report counts %d accounts, %d transfers; want 3, 5", r.Accounts, r.Transfers)
+	if r.Accounts != 2*SystemShards+1 || r.Transfers != 5 {
+		t.Fatalf("report counts %d accounts, %d transfers; want %d, 5", r.Accounts, r.Transfers, 2*SystemShards+1)
 	}
 }
 

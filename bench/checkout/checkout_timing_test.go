@@ -34,7 +34,7 @@ const clients = 32
 func BenchmarkCheckout(b *testing.B) {
 	db := pgtest.New(b)
 	ctx := context.Background()
-	const courses = 4000
+	const courses = 20000
 	if _, err := catalog.Seed(ctx, db.Pool, courses); err != nil {
 		b.Fatal(err)
 	}
