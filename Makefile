@@ -70,6 +70,7 @@ bench: stack judge-image
 	$(GO) test -run='^$$' -bench=PerTestOverhead -benchtime=500x ./judge/worker/
 	$(GO) test -run='^$$' -bench=Throughput -benchtime=40x -count=3 ./judge/worker/
 	$(GO) test -run='^$$' -bench=SubmitToVerdict -benchtime=100x ./judge/worker/
+	$(GO) test -run='^$$' -bench=Checkout -benchtime=1x ./bench/checkout/
 
 lint:
 	@dirs=$$($(GO) list -f '{{.Dir}}' ./...); test -z "$$(gofmt -l $$dirs)" || { gofmt -l $$dirs; echo "gofmt: the files above need formatting"; exit 1; }

@@ -38,6 +38,18 @@ func FuzzJudgeRequest(f *testing.F) {
 		{2, "POST", "/api/v1/admin/problems", `{"slug":"x","title":"X","time_limit_ms":1000,"memory_limit_mb":64,"checker":"token"}`},
 		{2, "POST", "/api/v1/admin/problems", `{"slug":"y","title":"Y","time_limit_ms":1000,"memory_limit_mb":64,"checker":"custom","subtasks":[{"name":"a","points":100,"tests":["1"]}]}`},
 		{2, "PUT", "/api/v1/admin/problems/1/tests", "PK\x03\x04garbage"},
+		// the commerce and learning routes share the harness
+		{1, "POST", "/api/v1/cart/items", `{"course_id":1,"price_policy_id":1}`},
+		{1, "POST", "/api/v1/orders", `{"items":[{"course_id":1,"price_policy_id":1}],"coupon_code":"X","points":-5}`},
+		{1, "POST", "/api/v1/orders/1/cancel", ""},
+		{0, "POST", "/api/v1/payments/callback", `{"event_id":"e","order_number":"n","amount_fen":1,"status":"paid"}`},
+		{1, "POST", "/api/v1/points/redeem", `{"coupon_id":1,"client_id":"c"}`},
+		{1, "GET", "/api/v1/points/ledger", ""},
+		{1, "POST", "/api/v1/notifications/1/read", ""},
+		{1, "POST", "/api/v1/homework/1/submissions", `{"text":"x"}`},
+		{1, "POST", "/api/v1/questions", `{"lesson_id":1,"title":"t","body":"b"}`},
+		{2, "POST", "/api/v1/tutor/submissions/1/grade", `{"score":50,"rubric":[{"criterion":"a","points":3,"max":2}]}`},
+		{2, "POST", "/api/v1/admin/coupons", `{"code":"SAVE10","kind":"fixed","amount_fen":1000,"valid_until":"2030-01-01T00:00:00Z"}`},
 	} {
 		f.Add(seed.who, seed.method, seed.path, []byte(seed.body))
 	}

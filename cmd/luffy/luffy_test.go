@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -343,5 +344,26 @@ func TestEdgeWorkersShareThePortAndPurges(t *testing.T) {
 	}
 	if len(purged) != 2 {
 		t.Errorf("the purge reached workers %v, want both", purged)
+	}
+}
+
+// `luffy points verify` passes on a sound ledger and exits non-zero on a broken one.
+func TestPointsVerify(t *testing.T) {
+	db := pgtest.New(t)
+	ctx := context.Background()
+	if _, err := accounts.NewService(db.Pool, time.Hour).Register(ctx, "someone", "luffy-demo"); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(luffyBin, "points", "verify", "--pg-url", db.URL).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "balanced") {
+		t.Fatalf("verify a sound ledger: %v\n%s", err, out)
+	}
+	if _, err := db.Pool.Exec(ctx, `UPDATE points_accounts SET credits_posted = credits_posted + 7 WHERE kind = 'user'`); err != nil {
+		t.Fatal(err)
+	}
+	out, err = exec.Command(luffyBin, "points", "verify", "--pg-url", db.URL).CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() == 0 || !strings.Contains(string(out), "NOT BALANCED") {
+		t.Fatalf("verify a broken ledger: %v\n%s", err, out)
 	}
 }
