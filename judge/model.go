@@ -57,7 +57,8 @@ type Problem struct {
 
 // ProblemMeta is what only the judge reads.
 type ProblemMeta struct {
-	TestsVersion int `json:"tests_version"` // bumped on every test upload; objects live under it
+	TestsVersion int    `json:"tests_version"` // bumped on every test upload
+	TestsKey     string `json:"-"`             // the archive's object key
 }
 
 // Subtask is a group of tests scored together.

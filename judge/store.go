@@ -3,6 +3,8 @@ package judge
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -40,7 +42,7 @@ const (
 	MaxSourceBytes       = 64 << 10
 	DefaultSubmitPerMin  = 10
 	maxSampleShownBytes  = 4 << 10
-	problemColumns       = `id, slug, title, statement, time_limit_ms, memory_limit_mb, checker, float_abs, float_rel, checker_source, subtasks, samples, test_count, tests_version, tags, created_at, updated_at`
+	problemColumns       = `id, slug, title, statement, time_limit_ms, memory_limit_mb, checker, float_abs, float_rel, checker_source, subtasks, samples, test_count, tests_version, tags, created_at, updated_at, tests_key`
 	submissionColumns    = `s.id, s.user_id, s.problem_id, p.slug, s.language, s.status, s.verdict, s.score, s.time_ms, s.memory_kb, s.compile_output, s.message, s.tests, s.tests_done, p.test_count, s.attempts, s.created_at, s.finished_at`
 	submissionEventsChan = "submission_events"
 )
@@ -128,7 +130,7 @@ func scanProblem(row pgx.Row) (Problem, error) {
 	var p Problem
 	var subtasks, samples []byte
 	err := row.Scan(&p.ID, &p.Slug, &p.Title, &p.Statement, &p.TimeLimitMS, &p.MemoryLimitMB, &p.Checker, &p.FloatAbs, &p.FloatRel,
-		&p.CheckerSource, &subtasks, &samples, &p.TestCount, &p.Extra.TestsVersion, &p.Tags, &p.CreatedAt, &p.UpdatedAt)
+		&p.CheckerSource, &subtasks, &samples, &p.TestCount, &p.Extra.TestsVersion, &p.Tags, &p.CreatedAt, &p.UpdatedAt, &p.Extra.TestsKey)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return p, ErrNotFound
 	}
@@ -190,7 +192,9 @@ func (s *Store) Problems(ctx context.Context, afterID int64, limit int) ([]Probl
 }
 
 func testsKey(problemID int64, version int) string {
-	return fmt.Sprintf("judge/problems/%d/tests-v%d.zip", problemID, version)
+	var r [6]byte
+	rand.Read(r[:])
+	return fmt.Sprintf("judge/problems/%d/tests-v%d-%s.zip", problemID, version, hex.EncodeToString(r[:]))
 }
 
 // SetTests stores a validated test archive as the problem's next tests version and
@@ -219,23 +223,25 @@ func (s *Store) SetTests(ctx context.Context, problemID int64, archive []byte, t
 		}
 	}
 	next := p.Extra.TestsVersion + 1
-	if _, err := s.objects.PutObject(ctx, s.objects.Bucket, testsKey(problemID, next), bytes.NewReader(archive), int64(len(archive)),
+	key := testsKey(problemID, next)
+	if _, err := s.objects.PutObject(ctx, s.objects.Bucket, key, bytes.NewReader(archive), int64(len(archive)),
 		minio.PutObjectOptions{ContentType: "application/zip"}); err != nil {
 		return Problem{}, fmt.Errorf("store tests of problem %d: %w", problemID, err)
 	}
 	sj, _ := json.Marshal(nonNil(samples))
 	// The version moves only forward: of two uploads racing, the later UPDATE wins and
 	// both archives stay readable under their own keys.
-	return scanProblem(s.pool.QueryRow(ctx, `UPDATE problems SET tests_version = GREATEST(tests_version + 1, $2), test_count = $3, samples = $4
-		WHERE id = $1 RETURNING `+problemColumns, problemID, next, len(tests), sj))
+	return scanProblem(s.pool.QueryRow(ctx, `UPDATE problems SET tests_version = GREATEST(tests_version + 1, $2), test_count = $3, samples = $4, tests_key = $5
+		WHERE id = $1 RETURNING `+problemColumns, problemID, next, len(tests), sj, key))
 }
 
-// TestArchive reads a problem's test archive of the given version.
-func (s *Store) TestArchive(ctx context.Context, problemID int64, version int) ([]byte, error) {
-	if version == 0 {
+// TestArchive reads a problem's current test archive (p as ProblemByID read it).
+func (s *Store) TestArchive(ctx context.Context, p Problem) ([]byte, error) {
+	problemID, version := p.ID, p.Extra.TestsVersion
+	if version == 0 || p.Extra.TestsKey == "" {
 		return nil, ErrNoTests
 	}
-	obj, err := s.objects.GetObject(ctx, s.objects.Bucket, testsKey(problemID, version), minio.GetObjectOptions{})
+	obj, err := s.objects.GetObject(ctx, s.objects.Bucket, p.Extra.TestsKey, minio.GetObjectOptions{})
 	if err != nil {
 		return nil, fmt.Errorf("tests of problem %d: %w", problemID, err)
 	}

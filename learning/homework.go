@@ -3,6 +3,8 @@ package learning
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"mime"
@@ -46,7 +48,7 @@ type Attachment struct {
 	Name        string `json:"name"`
 	ContentType string `json:"content_type"`
 	Size        int64  `json:"size"`
-	// ObjectKey is where the file is in the bucket: homework/<hw>/<user>/v<version>/<name>.
+	// ObjectKey is where the file is in the bucket: homework/<hw>/<user>/v<version>-<random>/<name>.
 	ObjectKey string `json:"-"`
 }
 
@@ -218,8 +220,13 @@ func (s *Service) Submit(ctx context.Context, userID, homeworkID int64, text str
 		return Submission{}, fmt.Errorf("next version of homework %d: %w", homeworkID, err)
 	}
 	atts := make([]Attachment, len(ups))
+	// A random part keeps keys unique where ids repeat: databases sharing a bucket (a
+	// reset database, test databases) would otherwise overwrite each other's files.
+	var r [6]byte
+	rand.Read(r[:])
+	nonce := hex.EncodeToString(r[:])
 	for i, u := range ups {
-		key := fmt.Sprintf("homework/%d/%d/v%d/%s", homeworkID, userID, version, u.name)
+		key := fmt.Sprintf("homework/%d/%d/v%d-%s/%s", homeworkID, userID, version, nonce, u.name)
 		if _, err := s.objects.PutObject(ctx, s.objects.Bucket, key, bytes.NewReader(u.data), int64(len(u.data)),
 			minio.PutObjectOptions{ContentType: u.contentType}); err != nil {
 			return Submission{}, fmt.Errorf("store %s: %w", key, err)

@@ -280,11 +280,11 @@ func (w *Worker) problem(ctx context.Context, id int64) (judge.Problem, []judge.
 	if err != nil {
 		return p, nil, err
 	}
-	key := fmt.Sprintf("%d/%d", id, p.Extra.TestsVersion)
+	key := p.Extra.TestsKey
 	if tests, ok := w.tests.Get(key); ok {
 		return p, tests, nil
 	}
-	archive, err := w.store.TestArchive(ctx, id, p.Extra.TestsVersion)
+	archive, err := w.store.TestArchive(ctx, p)
 	if err != nil {
 		return p, nil, err
 	}
