@@ -47,6 +47,20 @@ func (s *Shop) Expire(ctx context.Context, orderID int64) (bool, error) {
 // expire is Expire that also says how long until a pending order is due, so that a job
 // that runs early (clocks differ) waits rather than leaving the order to the sweep.
 func (s *Shop) expire(ctx context.Context, orderID int64) (expired bool, dueIn time.Duration, err error) {
+	// A payment whose callback was lost (the origin down through the gateway's retries)
+	// would otherwise be closed here with the money taken: ask the gateway first. If it
+	// cannot answer, the order expires, and a callback arriving later is recorded as
+	// late with a refund notice.
+	var number string
+	var due bool
+	if s.pool.QueryRow(ctx, `SELECT number, expires_at <= now() FROM orders WHERE id = $1 AND status = 'pending'`, orderID).Scan(&number, &due) == nil && due {
+		if ev, body, askErr := s.askGateway(ctx, number); askErr == nil && ev.Status == "paid" {
+			if _, err := s.applyEvent(ctx, ev, body); err != nil {
+				return false, 0, fmt.Errorf("apply the trade of expiring order %s: %w", number, err)
+			}
+			return false, 0, nil
+		}
+	}
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		o, err := lockOrder(ctx, tx, "id = $1", orderID)
 		if errors.Is(err, ErrNotFound) {

@@ -170,6 +170,17 @@ func (s *Shop) place(ctx context.Context, tx pgx.Tx, userID int64, key string, h
 		} else if ok {
 			return 0, &InputError{"items", fmt.Sprintf("already enrolled in course %d", it.CourseID)}
 		}
+		// A second pending order for the same course (a retry with a new key, another
+		// tab) would charge twice for one enrollment; the user lock keeps this true
+		// until the order commits.
+		var pending string
+		err := tx.QueryRow(ctx, `SELECT o.number FROM orders o JOIN order_lines l ON l.order_id = o.id
+			WHERE o.user_id = $1 AND o.status = 'pending' AND l.course_id = $2 LIMIT 1`, userID, it.CourseID).Scan(&pending)
+		if err == nil {
+			return 0, &InputError{"items", fmt.Sprintf("course %d is in pending order %s: pay or cancel that one", it.CourseID, pending)}
+		} else if !errors.Is(err, pgx.ErrNoRows) {
+			return 0, fmt.Errorf("pending orders of user %d: %w", userID, err)
+		}
 		total += lines[i].priceFen
 	}
 
@@ -264,7 +275,8 @@ func splitDiscount(lines []offer, discount, total int64) []int64 {
 	}
 	left := discount
 	for i, l := range lines {
-		shares[i] = discount * l.priceFen / total
+		// discount × price overflows int64 past about ¥30M totals; big.Int does not
+		shares[i] = new(big.Int).Div(new(big.Int).Mul(big.NewInt(discount), big.NewInt(l.priceFen)), big.NewInt(total)).Int64()
 		left -= shares[i]
 	}
 	for left > 0 {
@@ -289,6 +301,10 @@ func (s *Shop) holdCouponCode(ctx context.Context, tx pgx.Tx, userID int64, code
 	}
 	if err := c.usable(now); err != nil {
 		return Coupon{}, err
+	}
+	if c.PointsPrice != nil {
+		// sold for points: only an owned copy (user_coupon_id) may be used
+		return Coupon{}, fmt.Errorf("coupon %q is bought with points: %w", code, ErrCouponUnavailable)
 	}
 	// Orders holding or having used the coupon; the user lock keeps this count true
 	// until the order commits.

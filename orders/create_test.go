@@ -241,3 +241,26 @@ func TestCouponBoughtWithPoints(t *testing.T) {
 		t.Fatalf("user coupon after payment: %s, %v", status, err)
 	}
 }
+
+// Fixes from review: a course in a pending order cannot be ordered again (a retry with a
+// new key would charge twice), and a coupon sold for points cannot be used by its code.
+func TestNoSecondPendingOrderAndNoFreeRideOnPointsCoupons(t *testing.T) {
+	e := newEnv(t, Config{})
+	ctx := context.Background()
+	u := e.user(t)
+	item := e.course(t, 1000, 0)
+	if _, _, err := e.shop.Create(ctx, u, e.key(), CreateRequest{Items: []Item{item}}); err != nil {
+		t.Fatal(err)
+	}
+	var ie *InputError
+	if _, _, err := e.shop.Create(ctx, u, e.key(), CreateRequest{Items: []Item{item}}); !errors.As(err, &ie) {
+		t.Fatalf("second pending order for one course: %v, want an InputError", err)
+	}
+	price := int64(10)
+	if _, err := e.shop.CreateCoupon(ctx, Coupon{Code: "POINTS-ONLY", Kind: CouponFixed, AmountFen: 100, ValidUntil: time.Now().Add(time.Hour), PointsPrice: &price}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := e.shop.Create(ctx, u, e.key(), CreateRequest{Items: []Item{e.course(t, 1000, 0)}, CouponCode: "POINTS-ONLY"}); !errors.Is(err, ErrCouponUnavailable) {
+		t.Fatalf("a points coupon by its code: %v", err)
+	}
+}

@@ -170,8 +170,10 @@ func (s *Shop) markPaid(ctx context.Context, tx pgx.Tx, o Order, tradeNo string)
 	if err := tx.QueryRow(ctx, `SELECT invited_by FROM users WHERE id = $1`, o.userID).Scan(&inviter); err != nil {
 		return fmt.Errorf("find inviter of user %d: %w", o.userID, err)
 	}
-	if inviter != nil {
-		if _, err := points.Award(ctx, tx, *inviter, points.RuleInvite, "invite:"+strconv.FormatInt(o.userID, 10), o.AmountFen); err != nil {
+	// Only a payment of real money counts: a ¥0 order (a free policy, a coupon covering
+	// it all) would let anyone farm invite rewards with fake accounts.
+	if inviter != nil && o.AmountFen > 0 {
+		if _, err := points.AwardVia(ctx, tx, *inviter, o.userID, points.RuleInvite, "invite:"+strconv.FormatInt(o.userID, 10), o.AmountFen); err != nil {
 			return fmt.Errorf("reward inviter of user %d: %w", o.userID, err)
 		}
 	}
@@ -186,7 +188,7 @@ func (s *Shop) markPaid(ctx context.Context, tx pgx.Tx, o Order, tradeNo string)
 func (s *Shop) Reconcile(ctx context.Context) (checked, paid int, err error) {
 	rows, err := s.pool.Query(ctx, `
 		SELECT number FROM orders o WHERE status = 'pending' AND created_at < now() - make_interval(secs => $1)
-			AND NOT EXISTS (SELECT 1 FROM payment_events e WHERE e.order_number = o.number)
+			AND NOT EXISTS (SELECT 1 FROM payment_events e WHERE e.order_number = o.number AND e.outcome IN ('paid', 'duplicate', 'late'))
 		ORDER BY id LIMIT 500`, s.reconcileAfter.Seconds())
 	if err != nil {
 		return 0, 0, fmt.Errorf("find orders to reconcile: %w", err)

@@ -98,6 +98,19 @@ func TestPaysimEndToEnd(t *testing.T) {
 	if n := e.count(t, `SELECT count(*) FROM enrollments WHERE user_id = $1`, u); n != 3 {
 		t.Fatalf("%d enrollments, want 3", n)
 	}
+
+	// A paid order whose callback was lost is paid, not expired, when its expiry comes.
+	o = e.create(t, u, CreateRequest{Items: []Item{e.course(t, 4900, 0)}})
+	pay(o.PayURL+"&drop=1", http.StatusOK)
+	if _, err := e.pool.Exec(context.Background(), `UPDATE orders SET expires_at = now() - interval '1 second' WHERE id = $1`, o.ID); err != nil {
+		t.Fatal(err)
+	}
+	if expired, err := e.shop.Expire(context.Background(), o.ID); err != nil || expired {
+		t.Fatalf("expire a paid order: expired %t, %v", expired, err)
+	}
+	if s := e.status(t, o.ID); s != StatusPaid {
+		t.Fatalf("status %s: the gateway's payment was not applied at expiry", s)
+	}
 }
 
 func waitFor(t *testing.T, cond func() bool) {

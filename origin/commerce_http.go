@@ -387,8 +387,8 @@ func (s *Server) serveRedeem(ctx *fasthttp.RequestCtx) {
 		s.fail(ctx, err)
 		return
 	}
-	if in.ClientID == "" || len(in.ClientID) > 100 {
-		writeError(ctx, errf(fasthttp.StatusBadRequest, "invalid_client_id", "client_id must be 1 to 100 characters, unique per redemption"))
+	if in.ClientID == "" || len(in.ClientID) > 40 {
+		writeError(ctx, errf(fasthttp.StatusBadRequest, "invalid_client_id", "client_id must be 1 to 40 characters, unique per redemption"))
 		return
 	}
 	uc, err := s.shop.BuyCouponWithPoints(s.dbctx(ctx), u.ID, in.CouponID, "redeem:"+strconv.FormatInt(u.ID, 10)+":"+in.ClientID)

@@ -103,7 +103,12 @@ func shardCode(code string, userID int64) string {
 // userAndSystem resolves a user's account (creating it) and the user's shard of a system
 // account in one round trip when the user already has one, which is the common case.
 func userAndSystem(ctx context.Context, q Querier, userID int64, code string) (user, system int64, err error) {
-	code = shardCode(code, userID)
+	return userAndShard(ctx, q, userID, userID, code)
+}
+
+// userAndShard is userAndSystem with the shard of user via.
+func userAndShard(ctx context.Context, q Querier, userID, via int64, code string) (user, system int64, err error) {
+	code = shardCode(code, via)
 	var u, s *int64
 	err = q.QueryRow(ctx, `
 		SELECT (SELECT id FROM points_accounts WHERE user_id = $1),

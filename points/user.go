@@ -16,6 +16,13 @@ import (
 // worth whether this call or an earlier one made it; 0, with no transfer, when the rule
 // awards nothing (a purchase under 1 yuan).
 func Award(ctx context.Context, q Querier, userID int64, r Rule, ref string, amountFen int64) (int64, error) {
+	return AwardVia(ctx, q, userID, userID, r, ref, amountFen)
+}
+
+// AwardVia is Award drawing on the issuance shard of another user (via). A transaction
+// that awards two users (a buyer, then the buyer's inviter) draws both on the buyer's
+// shard: two payments drawing on two shards in opposite orders would deadlock.
+func AwardVia(ctx context.Context, q Querier, userID, via int64, r Rule, ref string, amountFen int64) (int64, error) {
 	if !knownRule(r) {
 		return 0, fmt.Errorf("%w: unknown rule %q", ErrInvalid, r)
 	}
@@ -26,7 +33,7 @@ func Award(ctx context.Context, q Querier, userID int64, r Rule, ref string, amo
 	if amount == 0 {
 		return 0, nil
 	}
-	user, issuance, err := userAndSystem(ctx, q, userID, IssuanceAccount)
+	user, issuance, err := userAndShard(ctx, q, userID, via, IssuanceAccount)
 	if err != nil {
 		return 0, err
 	}
