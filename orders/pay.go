@@ -173,8 +173,14 @@ func (s *Shop) markPaid(ctx context.Context, tx pgx.Tx, o Order, tradeNo string)
 	// Only a payment of real money counts: a ¥0 order (a free policy, a coupon covering
 	// it all) would let anyone farm invite rewards with fake accounts.
 	if inviter != nil && o.AmountFen > 0 {
-		if _, err := points.AwardVia(ctx, tx, *inviter, o.userID, points.RuleInvite, "invite:"+strconv.FormatInt(o.userID, 10), o.AmountFen); err != nil {
+		reward, err := points.AwardVia(ctx, tx, *inviter, o.userID, points.RuleInvite, "invite:"+strconv.FormatInt(o.userID, 10), o.AmountFen)
+		if err != nil {
 			return fmt.Errorf("reward inviter of user %d: %w", o.userID, err)
+		}
+		if err := notify.Send(ctx, tx, *inviter, notify.KindPoints, "Invite reward",
+			fmt.Sprintf("Someone you invited made their first purchase: %d points are yours.", reward),
+			map[string]any{"points": reward}, "invite-reward:"+strconv.FormatInt(o.userID, 10)); err != nil {
+			return err
 		}
 	}
 	return notify.Send(ctx, tx, o.userID, notify.KindPayment, "Payment received",
