@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -82,26 +83,29 @@ type Percentiles struct {
 
 // Result is what a run measured; it is also the JSON result file.
 type Result struct {
-	Scenario        string           `json:"scenario"`
-	Target          string           `json:"target"`
-	Connections     int              `json:"connections"`
-	ConnectionsOpen int              `json:"connections_open"`
-	Rate            float64          `json:"rate"`
-	DurationS       float64          `json:"duration_s"`
-	Started         time.Time        `json:"started"`
-	Scheduled       int64            `json:"scheduled"`
-	Sent            int64            `json:"sent"`
-	Completed       int64            `json:"completed"`
-	Late            int64            `json:"late"`    // left more than LateAfter after their intended time
-	Dropped         int64            `json:"dropped"` // never sent: no connection was free before the run ended
-	AchievedRate    float64          `json:"achieved_rate"`
-	Errors          map[string]int64 `json:"errors"`
-	StatusCodes     map[int]int64    `json:"status_codes"`
-	Corrected       Percentiles      `json:"corrected"`   // from the intended send time
-	Uncorrected     Percentiles      `json:"uncorrected"` // from the actual send time
-	Valid           bool             `json:"valid"`
-	Invalid         string           `json:"invalid_reason,omitempty"`
-	Seconds         []Second         `json:"seconds"`
+	Scenario        string `json:"scenario"`
+	Target          string `json:"target"`
+	Connections     int    `json:"connections"`
+	ConnectionsOpen int    `json:"connections_open"`
+	// ServerConnections is what the target's own open-connections gauge
+	// (luffy_http_open_connections on /metrics) said after the ramp; -1 when it has none.
+	ServerConnections int              `json:"server_connections"`
+	Rate              float64          `json:"rate"`
+	DurationS         float64          `json:"duration_s"`
+	Started           time.Time        `json:"started"`
+	Scheduled         int64            `json:"scheduled"`
+	Sent              int64            `json:"sent"`
+	Completed         int64            `json:"completed"`
+	Late              int64            `json:"late"`    // left more than LateAfter after their intended time
+	Dropped           int64            `json:"dropped"` // never sent: no connection was free before the run ended
+	AchievedRate      float64          `json:"achieved_rate"`
+	Errors            map[string]int64 `json:"errors"`
+	StatusCodes       map[int]int64    `json:"status_codes"`
+	Corrected         Percentiles      `json:"corrected"`   // from the intended send time
+	Uncorrected       Percentiles      `json:"uncorrected"` // from the actual send time
+	Valid             bool             `json:"valid"`
+	Invalid           string           `json:"invalid_reason,omitempty"`
+	Seconds           []Second         `json:"seconds"`
 	// CorrectedHistogram is the corrected histogram, encoded, for reports that plot the
 	// whole percentile spectrum.
 	CorrectedHistogram   []Bucket `json:"corrected_histogram"`
@@ -264,6 +268,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if res.ConnectionsOpen == 0 {
 		return nil, fmt.Errorf("no connection to %s could be opened", host)
 	}
+	res.ServerConnections = serverConnections(cfg.Target)
 
 	// The schedule: request i is due at start + i/rate. Free connections take due shots
 	// from a queue; a shot waits in the queue when none is free, and its latency still
@@ -388,6 +393,8 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		res.Valid, res.Invalid = false, fmt.Sprintf("%.1f%% of requests left more than %v late: the generator fell behind (the corrected latencies still count it)", 100*float64(res.Late)/float64(res.Scheduled), cfg.LateAfter)
 	case res.ConnectionsOpen < cfg.Connections:
 		res.Valid, res.Invalid = false, fmt.Sprintf("only %d of %d connections opened", res.ConnectionsOpen, cfg.Connections)
+	case res.ServerConnections >= 0 && float64(res.ServerConnections) < 0.99*float64(res.ConnectionsOpen):
+		res.Valid, res.Invalid = false, fmt.Sprintf("the server counted %d open connections, the generator %d", res.ServerConnections, res.ConnectionsOpen)
 	}
 	return res, nil
 }
@@ -468,4 +475,29 @@ func classify(err error, def string) string {
 		return ErrTimeout
 	}
 	return def
+}
+
+// serverConnections reads the target's open-connections gauge, summed over its worker
+// processes; -1 when the target has no such metric.
+func serverConnections(target string) int {
+	var c fasthttp.Client
+	status, body, err := c.GetTimeout(nil, strings.TrimRight(target, "/")+"/metrics", 5*time.Second)
+	if err != nil || status != 200 {
+		return -1
+	}
+	total, found := 0.0, false
+	for _, line := range strings.Split(string(body), "\n") {
+		if !strings.HasPrefix(line, "luffy_http_open_connections") {
+			continue
+		}
+		f := strings.Fields(line)
+		if v, err := strconv.ParseFloat(f[len(f)-1], 64); err == nil {
+			total += v
+			found = true
+		}
+	}
+	if !found {
+		return -1
+	}
+	return int(total) - 1 // less the scrape's own connection
 }

@@ -4,8 +4,10 @@ import (
 	"context"
 	"math"
 	"net"
+	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -113,5 +115,28 @@ func TestConnectErrors(t *testing.T) {
 	ln.Close()
 	if _, err := Run(context.Background(), Config{Target: "http://" + addr, Connections: 2, Rate: 10, Duration: time.Second, Scenario: Static{Path: "/"}}); err == nil {
 		t.Fatal("a run against a closed port did not fail")
+	}
+}
+
+func TestHTMLReportIsSelfContained(t *testing.T) {
+	target := server(t, nil)
+	res, err := Run(context.Background(), Config{Target: target, Connections: 2, Rate: 100, Duration: 2 * time.Second, Scenario: Static{Path: "/"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "report.html")
+	if err := res.WriteHTML(path); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(path)
+	for _, want := range []string{"<svg", "polyline", "corrected", "p99"} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("report lacks %q", want)
+		}
+	}
+	for _, external := range []string{"<script src", "<link", "http://cdn", "https://"} {
+		if strings.Contains(string(b), external) {
+			t.Errorf("report fetches something (%q)", external)
+		}
 	}
 }

@@ -367,3 +367,35 @@ func TestPointsVerify(t *testing.T) {
 		t.Fatalf("verify a broken ledger: %v\n%s", err, out)
 	}
 }
+
+// `luffy bench` writes its result file and fails when a threshold is missed.
+func TestBenchThresholds(t *testing.T) {
+	db := seededDB(t, 5)
+	originAddr := freeAddr(t)
+	start(t, "origin", "--pg-url", db.URL, "--listen", originAddr)
+	waitReady(t, "http://"+originAddr)
+	result := filepath.Join(t.TempDir(), "r.json")
+	bench := func(extra ...string) (string, error) {
+		args := append([]string{"bench", "static", "--target", "http://" + originAddr, "--connections", "4", "--rate", "200", "--duration", "1s", "--json", result}, extra...)
+		out, err := exec.Command(luffyBin, args...).CombinedOutput()
+		return string(out), err
+	}
+	if out, err := bench("--max-p99", "2s", "--max-error-rate", "0.001"); err != nil || !strings.Contains(out, "PASSED") {
+		t.Fatalf("a run within its thresholds: %v\n%s", err, out)
+	}
+	var r struct {
+		Sent      int64 `json:"sent"`
+		Corrected struct {
+			P99 float64 `json:"p99_ms"`
+		} `json:"corrected"`
+	}
+	b, _ := os.ReadFile(result)
+	if err := json.Unmarshal(b, &r); err != nil || r.Sent != 200 {
+		t.Fatalf("result file: %v %s", err, b)
+	}
+	out, err := bench("--max-p99", "1ns")
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 1 || !strings.Contains(out, "FAILED: p99") {
+		t.Fatalf("a missed p99 threshold: %v\n%s", err, out)
+	}
+}
