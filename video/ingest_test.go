@@ -542,7 +542,7 @@ func TestIngestCanceledLeavesNothing(t *testing.T) {
 		e.checkWorkDirsGone(t)
 	}
 	f("transcoding ", 0) // ffmpeg is killed as it starts: a delay here raced a fast transcode on a busy machine
-	f("uploading ", 0)                      // every put fails
+	f("uploading ", 0)   // every put fails
 	checkNoLeaks(t)
 }
 
