@@ -35,6 +35,9 @@ type Config struct {
 	Scenario Scenario
 	// Progress, when set, gets a line a second.
 	Progress io.Writer
+	// Shard numbers this generator process among several, so that each uses its own
+	// range of loopback source addresses.
+	Shard int
 }
 
 // Scenario makes requests. New is called once per connection; the Requester it returns
@@ -110,6 +113,10 @@ type Result struct {
 	// whole percentile spectrum.
 	CorrectedHistogram   []Bucket `json:"corrected_histogram"`
 	UncorrectedHistogram []Bucket `json:"uncorrected_histogram"`
+	// The histograms themselves, so that the results of several generator processes
+	// merge exactly (percentiles do not average).
+	CorrectedCounts   *hdrhistogram.Snapshot `json:"corrected_counts,omitempty"`
+	UncorrectedCounts *hdrhistogram.Snapshot `json:"uncorrected_counts,omitempty"`
 }
 
 // Bucket is one point of a percentile distribution.
@@ -248,7 +255,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		c := &conn{id: i, host: host, timeout: cfg.Timeout, req: cfg.Scenario.New(i, rand.New(rand.NewPCG(uint64(i), 42)))}
 		if loopback && u.Hostname() != "localhost" && strings.HasPrefix(u.Hostname(), "127.") {
 			// many source addresses: one address has only ~28k ephemeral ports
-			c.local = &net.TCPAddr{IP: net.IPv4(127, 0, byte(1+i/60000), byte(1+i%250))}
+			c.local = &net.TCPAddr{IP: net.IPv4(127, byte(1+cfg.Shard%250), byte(1+i/60000), byte(1+i%250))}
 		}
 		conns[i] = c
 		dialWG.Add(1)
@@ -385,6 +392,8 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	res.Uncorrected = percentiles(rec.uncorrected)
 	res.CorrectedHistogram = spectrum(rec.corrected)
 	res.UncorrectedHistogram = spectrum(rec.uncorrected)
+	res.CorrectedCounts = rec.corrected.Export()
+	res.UncorrectedCounts = rec.uncorrected.Export()
 	res.Valid = true
 	switch {
 	case res.Dropped > 0:

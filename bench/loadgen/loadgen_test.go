@@ -140,3 +140,26 @@ func TestHTMLReportIsSelfContained(t *testing.T) {
 		}
 	}
 }
+
+// Two generators' results merge into what one would have measured.
+func TestMergeAddsUp(t *testing.T) {
+	target := server(t, nil)
+	run := func(shard int) *Result {
+		r, err := Run(context.Background(), Config{Target: target, Connections: 2, Rate: 100, Duration: time.Second, Scenario: Static{Path: "/"}, Shard: shard})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	a, b := run(0), run(1)
+	m, err := Merge([]*Result{a, b})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Sent != a.Sent+b.Sent || m.Corrected.Count != a.Corrected.Count+b.Corrected.Count || m.Connections != 4 || m.Rate != 200 {
+		t.Fatalf("merged: sent %d, count %d, connections %d, rate %v", m.Sent, m.Corrected.Count, m.Connections, m.Rate)
+	}
+	if m.Corrected.Max != max(a.Corrected.Max, b.Corrected.Max) {
+		t.Fatalf("merged max %v from %v and %v", m.Corrected.Max, a.Corrected.Max, b.Corrected.Max)
+	}
+}

@@ -4,19 +4,47 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 
 	"github.com/valyala/fasthttp"
 )
 
-// Scenarios by name, as `luffy bench` takes them.
-func ScenarioByName(name string, courses int) (Scenario, error) {
+// Options are what scenarios need to know of the site.
+type Options struct {
+	Courses int    // course ids 1..Courses for the catalog scenario
+	Lesson  int64  // a free-preview lesson with video for the video scenario
+	Mix     string // weights for mixed: "catalog=70,video=30"
+}
+
+// ScenarioByName makes a scenario as `luffy bench` names it.
+func ScenarioByName(name string, o Options) (Scenario, error) {
 	switch name {
 	case "catalog":
-		return Catalog{Courses: courses}, nil
+		return Catalog{Courses: o.Courses}, nil
 	case "static":
 		return Static{Path: "/healthz"}, nil
+	case "video":
+		if o.Lesson <= 0 {
+			return nil, fmt.Errorf("the video scenario needs --lesson: a free-preview lesson with video (luffy up prints one)")
+		}
+		return Video{Lesson: o.Lesson}, nil
+	case "mixed":
+		var m Mixed
+		for _, part := range strings.Split(o.Mix, ",") {
+			name, weight, ok := strings.Cut(strings.TrimSpace(part), "=")
+			w, err := strconv.Atoi(weight)
+			if !ok || err != nil || w <= 0 || name == "mixed" {
+				return nil, fmt.Errorf("--mix %q: want name=weight,... with positive weights", o.Mix)
+			}
+			sc, err := ScenarioByName(name, o)
+			if err != nil {
+				return nil, err
+			}
+			m.Parts, m.Weights = append(m.Parts, sc), append(m.Weights, w)
+		}
+		return m, nil
 	}
-	return nil, fmt.Errorf("unknown scenario %q (catalog, static)", name)
+	return nil, fmt.Errorf("unknown scenario %q (catalog, video, mixed, static)", name)
 }
 
 // Static asks for one path over and over (for testing the generator itself).

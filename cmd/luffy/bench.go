@@ -2,8 +2,13 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/luffy-edu/luffy/bench/loadgen"
@@ -11,7 +16,7 @@ import (
 
 // benchCmd runs a load scenario against the edge.
 type benchCmd struct {
-	Scenario     string        `arg:"" help:"What the load is: catalog (mobile clients reading the catalog) or static (one path, for checking the generator)."`
+	Scenario     string        `arg:"" help:"What the load is: catalog (mobile clients reading the catalog), video (viewers: grant, playlists, then segments in order), mixed (--mix weights), or static (one path, for checking the generator)."`
 	Target       string        `help:"Base URL the load goes to (the edge by default)." default:"http://127.0.0.1:8081" env:"LUFFY_BENCH_TARGET"`
 	Connections  int           `help:"Keep-alive connections opened (at --dial-rate) and held through the run." default:"100"`
 	Rate         float64       `help:"Requests per second over all connections, scheduled whatever the server does (open model)." default:"1000"`
@@ -19,24 +24,42 @@ type benchCmd struct {
 	DialRate     float64       `help:"New connections per second during the ramp." default:"2000"`
 	Timeout      time.Duration `help:"Time a request may take before it counts as a timeout error." default:"5s"`
 	Courses      int           `help:"Course ids the catalog scenario spreads detail requests over (1..N)." default:"240"`
+	Lesson       int64         `help:"Free-preview lesson with video that the video scenario plays (luffy up prints one)."`
+	Mix          string        `help:"Weights of the mixed scenario, per connection." default:"catalog=70,video=30"`
 	JSON         string        `name:"json" help:"Write the result file here."`
 	HTML         string        `name:"html" help:"Write a self-contained HTML report here."`
 	MaxP99       time.Duration `name:"max-p99" help:"Fail (exit 1) when the corrected p99 is above this (0: no limit)."`
 	MaxErrorRate float64       `help:"Fail (exit 1) when the error rate is above this (e.g. 0.001; negative: no limit)." default:"-1"`
+	PerProcess   int           `help:"Connections one generator process holds; more are spread over several processes (one process may open at most about 20,000 files here)." default:"15000"`
+	Shard        int           `hidden:"" help:"This process's number among several generators (set by the parent)."`
+	Child        bool          `hidden:"" help:"Run as one of several generator processes: write --json and exit."`
 }
 
 func (c benchCmd) Run(ctx context.Context) error {
-	sc, err := loadgen.ScenarioByName(c.Scenario, c.Courses)
+	sc, err := loadgen.ScenarioByName(c.Scenario, loadgen.Options{Courses: c.Courses, Lesson: c.Lesson, Mix: c.Mix})
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(os.Stderr, "ramping to %d connections at %.0f/s, then %.0f req/s for %v\n", c.Connections, c.DialRate, c.Rate, c.Duration)
-	res, err := loadgen.Run(ctx, loadgen.Config{
-		Target: c.Target, Connections: c.Connections, Rate: c.Rate, Duration: c.Duration,
-		DialRate: c.DialRate, Timeout: c.Timeout, Scenario: sc, Progress: os.Stderr,
-	})
+	var res *loadgen.Result
+	if n := (c.Connections + c.PerProcess - 1) / max(c.PerProcess, 1); n > 1 && !c.Child {
+		res, err = c.runSpread(ctx, n)
+	} else {
+		var progress io.Writer = os.Stderr
+		if c.Child {
+			progress = nil
+		} else {
+			fmt.Fprintf(os.Stderr, "ramping to %d connections at %.0f/s, then %.0f req/s for %v\n", c.Connections, c.DialRate, c.Rate, c.Duration)
+		}
+		res, err = loadgen.Run(ctx, loadgen.Config{
+			Target: c.Target, Connections: c.Connections, Rate: c.Rate, Duration: c.Duration,
+			DialRate: c.DialRate, Timeout: c.Timeout, Scenario: sc, Progress: progress, Shard: c.Shard,
+		})
+	}
 	if err != nil {
 		return err
+	}
+	if c.Child {
+		return res.WriteJSON(c.JSON)
 	}
 	res.Summary(os.Stdout)
 	if c.JSON != "" {
@@ -67,4 +90,51 @@ func (c benchCmd) Run(ctx context.Context) error {
 	}
 	fmt.Println("PASSED")
 	return nil
+}
+
+// runSpread runs the load as n generator processes, each with its share of the
+// connections and the rate, and merges what they measured.
+func (c benchCmd) runSpread(ctx context.Context, n int) (*loadgen.Result, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "luffy-bench-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	fmt.Fprintf(os.Stderr, "%d connections over %d generator processes; ramping at %.0f/s each, then %.0f req/s in all for %v\n",
+		c.Connections, n, c.DialRate, c.Rate, c.Duration)
+	cmds := make([]*exec.Cmd, n)
+	for i := range cmds {
+		conns := c.Connections / n
+		if i < c.Connections%n {
+			conns++
+		}
+		cmds[i] = exec.CommandContext(ctx, self, "bench", c.Scenario, "--child", "--shard", strconv.Itoa(i),
+			"--target", c.Target, "--connections", strconv.Itoa(conns), "--rate", strconv.FormatFloat(c.Rate/float64(n), 'f', -1, 64),
+			"--duration", c.Duration.String(), "--dial-rate", strconv.FormatFloat(c.DialRate, 'f', -1, 64),
+			"--timeout", c.Timeout.String(), "--courses", strconv.Itoa(c.Courses), "--lesson", strconv.FormatInt(c.Lesson, 10), "--mix", c.Mix, "--json", filepath.Join(dir, fmt.Sprintf("part%d.json", i)))
+		cmds[i].Stderr = os.Stderr
+		if err := cmds[i].Start(); err != nil {
+			return nil, err
+		}
+	}
+	var errs []error
+	for _, cmd := range cmds {
+		if err := cmd.Wait(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("generator processes failed: %w", errors.Join(errs...))
+	}
+	parts := make([]*loadgen.Result, n)
+	for i := range parts {
+		if parts[i], err = loadgen.ReadJSON(filepath.Join(dir, fmt.Sprintf("part%d.json", i))); err != nil {
+			return nil, err
+		}
+	}
+	return loadgen.Merge(parts)
 }
