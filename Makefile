@@ -59,11 +59,12 @@ fuzz:
 		$(GO) test -run='^$$' -fuzz="^$$name\$$" -fuzztime=$${n}x $$pkg; \
 	done
 
-## bench: the origin's cache-hit and segment benchmarks, token verification, ingest
-## against bare ffmpeg, and the judge (per-test overhead against the host, throughput
-## against bare host judging, submit-to-verdict latency); the 30k-connection capacity
-## test of ARCHITECTURE.md arrives with `luffy bench`
-bench: stack judge-image
+## bench: the capacity test (30,000 connections held against the edge, catalog and video
+## mixed at a fixed rate, with a verdict; bench/capacity.sh), then the micro-benchmarks:
+## the origin's cache-hit and segment paths, token verification, ingest against bare
+## ffmpeg, the judge (per-test overhead, throughput, submit-to-verdict) and checkout
+bench: stack judge-image build
+	bench/capacity.sh
 	$(GO) test -run='^$$' -bench=. -benchmem -count=5 ./origin/
 	$(GO) test -run='^$$' -bench=Verify -benchmem -count=5 ./video/
 	$(GO) test -run='^$$' -bench=IngestVsBareFFmpeg -benchtime=3x ./video/

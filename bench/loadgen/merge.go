@@ -61,11 +61,15 @@ func Merge(parts []*Result) (*Result, error) {
 		if p.Started.Before(out.Started) {
 			out.Started = p.Started
 		}
+		out.ServerConnections = max(out.ServerConnections, p.ServerConnections)
 	}
 	for at := 1; at <= len(bySecond); at++ {
 		if s, ok := bySecond[at]; ok {
 			out.Seconds = append(out.Seconds, *s)
 		}
+	}
+	if out.Valid && out.ServerConnections >= 0 && float64(out.ServerConnections) < 0.99*float64(out.ConnectionsOpen) {
+		out.Valid, out.Invalid = false, fmt.Sprintf("the server counted %d open connections, the generators %d", out.ServerConnections, out.ConnectionsOpen)
 	}
 	out.Corrected, out.Uncorrected = percentiles(corrected), percentiles(uncorrected)
 	out.CorrectedHistogram, out.UncorrectedHistogram = spectrum(corrected), spectrum(uncorrected)

@@ -52,7 +52,7 @@ func (c benchCmd) Run(ctx context.Context) error {
 		}
 		res, err = loadgen.Run(ctx, loadgen.Config{
 			Target: c.Target, Connections: c.Connections, Rate: c.Rate, Duration: c.Duration,
-			DialRate: c.DialRate, Timeout: c.Timeout, Scenario: sc, Progress: progress, Shard: c.Shard,
+			DialRate: c.DialRate, Timeout: c.Timeout, Scenario: sc, Progress: progress, Shard: c.Shard, Part: c.Child,
 		})
 	}
 	if err != nil {
