@@ -163,3 +163,18 @@ func TestMergeAddsUp(t *testing.T) {
 		t.Fatalf("merged max %v from %v and %v", m.Corrected.Max, a.Corrected.Max, b.Corrected.Max)
 	}
 }
+
+func TestSizing(t *testing.T) {
+	r := &Result{Valid: true, ConnectionsOpen: 30000, AchievedRate: 4350, Scenario: "mixed"}
+	s, err := Size(r, 100000, 0.3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 100k users / (30k × 0.7) = 4.76 → 5 nodes
+	if s.Nodes != 5 || s.NodesConnections != 5 || s.NodesByRate != 5 {
+		t.Fatalf("sizing: %+v", s)
+	}
+	if _, err := Size(&Result{Valid: false, Invalid: "late"}, 10, 0.3); err == nil {
+		t.Fatal("sized from an invalid run")
+	}
+}

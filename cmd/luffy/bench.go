@@ -14,6 +14,31 @@ import (
 	"github.com/luffy-edu/luffy/bench/loadgen"
 )
 
+// benchGroup is `luffy bench`: a load run, or `luffy bench report` on a result file.
+type benchGroup struct {
+	Run    benchCmd       `cmd:"" default:"withargs" help:"Run a load scenario (the default)."`
+	Report benchReportCmd `cmd:"" help:"From a result file, the nodes a site needs for N concurrent users, with the assumptions."`
+}
+
+type benchReportCmd struct {
+	File     string  `arg:"" help:"A result file written by luffy bench --json."`
+	Users    int     `help:"Concurrent users to size for." default:"30000"`
+	Headroom float64 `help:"Share of each node's measured capacity kept spare." default:"0.3"`
+}
+
+func (c benchReportCmd) Run() error {
+	r, err := loadgen.ReadJSON(c.File)
+	if err != nil {
+		return err
+	}
+	s, err := loadgen.Size(r, c.Users, c.Headroom)
+	if err != nil {
+		return err
+	}
+	s.Explain(os.Stdout, r)
+	return nil
+}
+
 // benchCmd runs a load scenario against the edge.
 type benchCmd struct {
 	Scenario     string        `arg:"" help:"What the load is: catalog (mobile clients reading the catalog), video (viewers: grant, playlists, then segments in order), mixed (--mix weights), or static (one path, for checking the generator)."`

@@ -39,7 +39,7 @@ type cli struct {
 	Judge   judgeCmd   `cmd:"" help:"Judge submissions in Docker sandboxes; 'luffy judge image' builds the sandbox image."`
 	Paysim  paysimCmd  `cmd:"" help:"Run the payment gateway simulator: pays orders and posts signed callbacks."`
 	Points  pointsCmd  `cmd:"" help:"Points ledger operations ('luffy points verify')."`
-	Bench   benchCmd   `cmd:"" help:"Load-test a site (the edge by default) at a fixed rate and report honest latencies."`
+	Bench   benchGroup `cmd:"" help:"Load-test a site (the edge by default) at a fixed rate and report honest latencies; 'luffy bench report' sizes a site."`
 }
 
 func main() {
