@@ -14,6 +14,7 @@ type Options struct {
 	Courses int    // course ids 1..Courses for the catalog scenario
 	Lesson  int64  // a free-preview lesson with video for the video scenario
 	Mix     string // weights for mixed: "catalog=70,video=30"
+	Run     string // names this run's judge students apart from earlier runs'ones
 }
 
 // ScenarioByName makes a scenario as `luffy bench` names it.
@@ -23,6 +24,8 @@ func ScenarioByName(name string, o Options) (Scenario, error) {
 		return Catalog{Courses: o.Courses}, nil
 	case "static":
 		return Static{Path: "/healthz"}, nil
+	case "judge":
+		return Judge{Run: o.Run}, nil
 	case "video":
 		if o.Lesson <= 0 {
 			return nil, fmt.Errorf("the video scenario needs --lesson: a free-preview lesson with video (luffy up prints one)")
@@ -44,7 +47,7 @@ func ScenarioByName(name string, o Options) (Scenario, error) {
 		}
 		return m, nil
 	}
-	return nil, fmt.Errorf("unknown scenario %q (catalog, video, mixed, static)", name)
+	return nil, fmt.Errorf("unknown scenario %q (catalog, video, judge, mixed, static)", name)
 }
 
 // Static asks for one path over and over (for testing the generator itself).

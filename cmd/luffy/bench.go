@@ -41,7 +41,7 @@ func (c benchReportCmd) Run() error {
 
 // benchCmd runs a load scenario against the edge.
 type benchCmd struct {
-	Scenario     string        `arg:"" help:"What the load is: catalog (mobile clients reading the catalog), video (viewers: grant, playlists, then segments in order), mixed (--mix weights), or static (one path, for checking the generator)."`
+	Scenario     string        `arg:"" help:"What the load is: catalog (mobile clients reading the catalog), video (viewers: grant, playlists, then segments in order), judge (students submitting a-plus-b in C, C++ and Python; each connection registers its own student), mixed (--mix weights), or static (one path, for checking the generator)."`
 	Target       string        `help:"Base URL the load goes to (the edge by default)." default:"http://127.0.0.1:8081" env:"LUFFY_BENCH_TARGET"`
 	Connections  int           `help:"Keep-alive connections opened (at --dial-rate) and held through the run." default:"100"`
 	Rate         float64       `help:"Requests per second over all connections, scheduled whatever the server does (open model)." default:"1000"`
@@ -57,11 +57,15 @@ type benchCmd struct {
 	MaxErrorRate float64       `help:"Fail (exit 1) when the error rate is above this (e.g. 0.001; negative: no limit)." default:"-1"`
 	PerProcess   int           `help:"Connections one generator process holds; more are spread over several processes (one process may open at most about 20,000 files here)." default:"15000"`
 	Shard        int           `hidden:"" help:"This process's number among several generators (set by the parent)."`
+	RunID        string        `hidden:"" help:"Names this run's judge students (set by the parent)."`
 	Child        bool          `hidden:"" help:"Run as one of several generator processes: write --json and exit."`
 }
 
 func (c benchCmd) Run(ctx context.Context) error {
-	sc, err := loadgen.ScenarioByName(c.Scenario, loadgen.Options{Courses: c.Courses, Lesson: c.Lesson, Mix: c.Mix})
+	if c.RunID == "" {
+		c.RunID = strconv.FormatInt(time.Now().Unix()%1_000_000, 36)
+	}
+	sc, err := loadgen.ScenarioByName(c.Scenario, loadgen.Options{Courses: c.Courses, Lesson: c.Lesson, Mix: c.Mix, Run: c.RunID + strconv.Itoa(c.Shard)})
 	if err != nil {
 		return err
 	}
@@ -140,7 +144,7 @@ func (c benchCmd) runSpread(ctx context.Context, n int) (*loadgen.Result, error)
 		cmds[i] = exec.CommandContext(ctx, self, "bench", c.Scenario, "--child", "--shard", strconv.Itoa(i),
 			"--target", c.Target, "--connections", strconv.Itoa(conns), "--rate", strconv.FormatFloat(c.Rate/float64(n), 'f', -1, 64),
 			"--duration", c.Duration.String(), "--dial-rate", strconv.FormatFloat(c.DialRate, 'f', -1, 64),
-			"--timeout", c.Timeout.String(), "--courses", strconv.Itoa(c.Courses), "--lesson", strconv.FormatInt(c.Lesson, 10), "--mix", c.Mix, "--json", filepath.Join(dir, fmt.Sprintf("part%d.json", i)))
+			"--timeout", c.Timeout.String(), "--run-id", c.RunID, "--courses", strconv.Itoa(c.Courses), "--lesson", strconv.FormatInt(c.Lesson, 10), "--mix", c.Mix, "--json", filepath.Join(dir, fmt.Sprintf("part%d.json", i)))
 		cmds[i].Stderr = os.Stderr
 		if err := cmds[i].Start(); err != nil {
 			return nil, err
