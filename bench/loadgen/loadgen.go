@@ -434,6 +434,7 @@ type conn struct {
 	nc       net.Conn
 	br       *bufio.Reader
 	bw       *bufio.Writer
+	others   map[string]*otherConn
 	request  fasthttp.Request
 	response fasthttp.Response
 }
@@ -463,6 +464,37 @@ func (c *conn) close() {
 	if c.nc != nil {
 		c.nc.Close()
 	}
+	for _, o := range c.others {
+		o.nc.Close()
+	}
+}
+
+// otherConn is the connection to another host, dialed on first use and redialed after
+// the host closed it.
+type otherConn struct {
+	nc net.Conn
+	br *bufio.Reader
+	bw *bufio.Writer
+}
+
+func (c *conn) otherConn(host string) (*otherConn, error) {
+	if o, ok := c.others[host]; ok {
+		return o, nil
+	}
+	addr := host
+	if !strings.Contains(addr, ":") {
+		addr += ":80"
+	}
+	nc, err := net.DialTimeout("tcp", addr, c.timeout)
+	if err != nil {
+		return nil, err
+	}
+	o := &otherConn{nc: nc, br: bufio.NewReader(nc), bw: bufio.NewWriter(nc)}
+	if c.others == nil {
+		c.others = map[string]*otherConn{}
+	}
+	c.others[host] = o
+	return o, nil
 }
 
 // do sends the scenario's next request and reads the response.
@@ -473,17 +505,34 @@ func (c *conn) do() (status int, errKind string, sentAt time.Time) {
 	}
 	c.request.Reset()
 	c.req.Next(&c.request)
-	c.request.SetHost(c.host) // after the URI, which would reset it
-	c.nc.SetDeadline(sentAt.Add(c.timeout))
-	if err := c.request.Write(c.bw); err != nil {
+	nc, br, bw := c.nc, c.br, c.bw
+	if h := string(c.request.URI().Host()); h != "" && h != c.host {
+		// a scenario step on another host (a payment gateway): its own connection,
+		// forgotten when it fails so that the next step dials again
+		o, err := c.otherConn(h)
+		if err != nil {
+			return 0, ErrConnect, sentAt
+		}
+		nc, br, bw = o.nc, o.br, o.bw
+		defer func() {
+			if errKind == ErrRead || errKind == ErrWrite || errKind == ErrTimeout {
+				o.nc.Close()
+				delete(c.others, h)
+			}
+		}()
+	} else {
+		c.request.SetHost(c.host) // after the URI, which would reset it
+	}
+	nc.SetDeadline(sentAt.Add(c.timeout))
+	if err := c.request.Write(bw); err != nil {
 		return 0, classify(err, ErrWrite), sentAt
 	}
-	if err := c.bw.Flush(); err != nil {
+	if err := bw.Flush(); err != nil {
 		return 0, classify(err, ErrWrite), sentAt
 	}
 	c.response.Reset()
 	c.response.SkipBody = string(c.request.Header.Method()) == "HEAD"
-	if err := c.response.Read(c.br); err != nil {
+	if err := c.response.Read(br); err != nil {
 		return 0, classify(err, ErrRead), sentAt
 	}
 	status = c.response.StatusCode()

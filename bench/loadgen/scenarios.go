@@ -26,6 +26,8 @@ func ScenarioByName(name string, o Options) (Scenario, error) {
 		return Static{Path: "/healthz"}, nil
 	case "judge":
 		return Judge{Run: o.Run}, nil
+	case "checkout":
+		return Checkout{Run: o.Run, Courses: o.Courses}, nil
 	case "video":
 		if o.Lesson <= 0 {
 			return nil, fmt.Errorf("the video scenario needs --lesson: a free-preview lesson with video (luffy up prints one)")
@@ -47,7 +49,7 @@ func ScenarioByName(name string, o Options) (Scenario, error) {
 		}
 		return m, nil
 	}
-	return nil, fmt.Errorf("unknown scenario %q (catalog, video, judge, mixed, static)", name)
+	return nil, fmt.Errorf("unknown scenario %q (catalog, video, judge, checkout, mixed, static)", name)
 }
 
 // Static asks for one path over and over (for testing the generator itself).
