@@ -289,7 +289,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	res.Started = start
 	end := start.Add(cfg.Duration)
 	total := int64(cfg.Rate * cfg.Duration.Seconds())
-	var sent, completed, late atomic.Int64
+	var sent, completed, late, lastSend atomic.Int64
 	var workers sync.WaitGroup
 	for _, c := range conns {
 		if c == nil || c.nc == nil {
@@ -309,6 +309,12 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 				}
 				sent.Add(1)
 				status, kind, sentAt := c.do()
+				for { // the latest send, for the achieved rate
+					prev := lastSend.Load()
+					if sentAt.UnixNano() <= prev || lastSend.CompareAndSwap(prev, sentAt.UnixNano()) {
+						break
+					}
+				}
 				rec.record(s.intended, sentAt, time.Now(), status, kind)
 				completed.Add(1)
 				if kind == ErrConnect || kind == ErrRead || kind == ErrWrite || kind == ErrTimeout {
@@ -394,14 +400,18 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		fmt.Fprintln(cfg.Progress)
 	}
 
-	elapsed := time.Since(start)
 	res.ServerConnections = <-serverCount
 	res.Scheduled = scheduled
 	res.Sent = sent.Load()
 	res.Completed = completed.Load()
 	res.Late = late.Load()
 	res.Dropped += scheduled - res.Sent
-	res.AchievedRate = float64(res.Sent) / min(elapsed.Seconds(), cfg.Duration.Seconds()+cfg.Timeout.Seconds())
+	// sends per second over the span they were spread across (the first is due at start,
+	// the last one interval before the end)
+	if span := time.Unix(0, lastSend.Load()).Sub(start).Seconds(); res.Sent > 1 && span > 0 {
+		res.AchievedRate = float64(res.Sent-1) / span
+	}
+
 	res.Errors = rec.errors
 	res.StatusCodes = rec.statuses
 	res.Corrected = percentiles(rec.corrected)
