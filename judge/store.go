@@ -176,7 +176,7 @@ type ProblemSummary struct {
 	Tags          []string `json:"tags"`
 }
 
-// Problems lists published problems in (sort_code, id) order after the cursor id.
+// Problems lists published problems in id order after the cursor id.
 func (s *Store) Problems(ctx context.Context, afterID int64, limit int) ([]ProblemSummary, error) {
 	rows, err := s.pool.Query(ctx, `SELECT id, slug, title, time_limit_ms, memory_limit_mb, checker, test_count, tags FROM problems
 		WHERE deleted_at IS NULL AND status = 'published' AND id > $1 ORDER BY id LIMIT $2`, afterID, limit)

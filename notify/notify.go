@@ -10,15 +10,12 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/luffy-edu/luffy/storage"
 )
 
-// Querier is a pgx.Tx or a pool.
-type Querier interface {
-	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
-	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
-	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
-}
+// Querier is a pgx.Tx (a notice is sent in the transaction of what it reports) or a pool.
+type Querier = storage.Querier
 
 // Kinds of notification.
 const (

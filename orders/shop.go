@@ -214,7 +214,7 @@ func (s *Shop) Get(ctx context.Context, userID, orderID int64) (Order, error) {
 
 // List returns the user's orders newest first, with id < beforeID (0: from the newest).
 func (s *Shop) List(ctx context.Context, userID, beforeID int64, limit int) ([]Order, error) {
-	if limit <= 0 || limit > 100 {
+	if limit <= 0 || limit > 500 {
 		limit = 20
 	}
 	if beforeID <= 0 {

@@ -269,22 +269,17 @@ func (s *Server) serveOrders(ctx *fasthttp.RequestCtx) {
 	if !ok {
 		return
 	}
-	before, err := pageCursor(ctx.QueryArgs().Peek("cursor"), 0)
-	if err == nil {
-		var limit int
-		if limit, err = pageLimit(ctx.QueryArgs().Peek("limit")); err == nil {
-			var list []orders.Order
-			if list, err = s.shop.List(s.dbctx(ctx), u.ID, before, limit); err == nil {
-				var next any
-				if len(list) == limit {
-					next = strconv.FormatInt(list[len(list)-1].ID, 10)
-				}
-				writeJSON(ctx, fasthttp.StatusOK, map[string]any{"items": list, "next_cursor": next})
-				return
-			}
-		}
+	before, limit, err := listArgs(ctx, 0)
+	if err != nil {
+		s.fail(ctx, err)
+		return
 	}
-	s.fail(ctx, err)
+	list, err := s.shop.List(s.dbctx(ctx), u.ID, before, limit+1)
+	if err != nil {
+		s.fail(ctx, err)
+		return
+	}
+	writeJSON(ctx, fasthttp.StatusOK, newPage(list, limit, func(o orders.Order) int64 { return o.ID }))
 }
 
 func (s *Server) serveOrder(ctx *fasthttp.RequestCtx, id int64) {
@@ -352,26 +347,17 @@ func (s *Server) servePointsLedger(ctx *fasthttp.RequestCtx) {
 	if !ok {
 		return
 	}
-	before, err := pageCursor(ctx.QueryArgs().Peek("cursor"), 0)
+	before, limit, err := listArgs(ctx, 0)
 	if err != nil {
 		s.fail(ctx, err)
 		return
 	}
-	limit, err := pageLimit(ctx.QueryArgs().Peek("limit"))
+	list, err := points.History(s.dbctx(ctx), s.pool, u.ID, before, limit+1)
 	if err != nil {
 		s.fail(ctx, err)
 		return
 	}
-	list, err := points.History(s.dbctx(ctx), s.pool, u.ID, before, limit)
-	if err != nil {
-		s.fail(ctx, err)
-		return
-	}
-	var next any
-	if len(list) == limit {
-		next = strconv.FormatInt(list[len(list)-1].ID, 10)
-	}
-	writeJSON(ctx, fasthttp.StatusOK, map[string]any{"items": list, "next_cursor": next})
+	writeJSON(ctx, fasthttp.StatusOK, newPage(list, limit, func(e points.Entry) int64 { return e.ID }))
 }
 
 func (s *Server) serveRedeem(ctx *fasthttp.RequestCtx) {
@@ -423,17 +409,12 @@ func (s *Server) serveNotifications(ctx *fasthttp.RequestCtx) {
 	if !ok {
 		return
 	}
-	before, err := pageCursor(ctx.QueryArgs().Peek("cursor"), 0)
+	before, limit, err := listArgs(ctx, 0)
 	if err != nil {
 		s.fail(ctx, err)
 		return
 	}
-	limit, err := pageLimit(ctx.QueryArgs().Peek("limit"))
-	if err != nil {
-		s.fail(ctx, err)
-		return
-	}
-	list, err := notify.List(s.dbctx(ctx), s.pool, u.ID, before, limit)
+	list, err := notify.List(s.dbctx(ctx), s.pool, u.ID, before, limit+1)
 	if err != nil {
 		s.fail(ctx, err)
 		return
@@ -443,11 +424,8 @@ func (s *Server) serveNotifications(ctx *fasthttp.RequestCtx) {
 		s.fail(ctx, err)
 		return
 	}
-	var next any
-	if len(list) == limit {
-		next = strconv.FormatInt(list[len(list)-1].ID, 10)
-	}
-	writeJSON(ctx, fasthttp.StatusOK, map[string]any{"items": list, "next_cursor": next, "unread": unread})
+	p := newPage(list, limit, func(n notify.Notice) int64 { return n.ID })
+	writeJSON(ctx, fasthttp.StatusOK, map[string]any{"items": p.Items, "next_cursor": p.NextCursor, "unread": unread})
 }
 
 func (s *Server) serveMarkRead(ctx *fasthttp.RequestCtx, id int64) {

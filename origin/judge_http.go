@@ -132,6 +132,16 @@ func pageCursor(raw []byte, def int64) (int64, error) {
 	return id, nil
 }
 
+// listArgs reads a list request's cursor (def when absent) and limit.
+func listArgs(ctx *fasthttp.RequestCtx, def int64) (cursor int64, limit int, err error) {
+	args := ctx.QueryArgs()
+	if cursor, err = pageCursor(args.Peek("cursor"), def); err != nil {
+		return 0, 0, err
+	}
+	limit, err = pageLimit(args.Peek("limit"))
+	return cursor, limit, err
+}
+
 // page is a list answer: next_cursor is the last item's id when more may follow, else null.
 type page[T any] struct {
 	Items      []T     `json:"items"`
@@ -154,13 +164,7 @@ func newPage[T any](items []T, limit int, id func(T) int64) page[T] {
 }
 
 func (s *Server) serveProblems(ctx *fasthttp.RequestCtx) {
-	args := ctx.QueryArgs()
-	after, err := pageCursor(args.Peek("cursor"), 0)
-	if err != nil {
-		s.fail(ctx, err)
-		return
-	}
-	limit, err := pageLimit(args.Peek("limit"))
+	after, limit, err := listArgs(ctx, 0)
 	if err != nil {
 		s.fail(ctx, err)
 		return
@@ -283,13 +287,7 @@ func (s *Server) serveSubmissions(ctx *fasthttp.RequestCtx) {
 	if !ok {
 		return
 	}
-	args := ctx.QueryArgs()
-	before, err := pageCursor(args.Peek("cursor"), math.MaxInt64)
-	if err != nil {
-		s.fail(ctx, err)
-		return
-	}
-	limit, err := pageLimit(args.Peek("limit"))
+	before, limit, err := listArgs(ctx, math.MaxInt64)
 	if err != nil {
 		s.fail(ctx, err)
 		return

@@ -1,23 +1,17 @@
 package points
 
 import (
-	"context"
 	"errors"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/luffy-edu/luffy/storage"
 )
 
 // Querier is what ledger operations run on: a pgx.Tx or the pool. Callers pass their tx
 // so that points move in the same transaction as the order, payment or grade that causes
 // it. Operations that write also need to begin a transaction or savepoint on it, which
 // pgx.Tx, *pgx.Conn, *pgxpool.Conn and *pgxpool.Pool all can.
-type Querier interface {
-	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
-	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
-	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
-}
+type Querier = storage.Querier
 
 // Errors a caller can cause; the HTTP layer maps them to statuses.
 var (

@@ -126,6 +126,14 @@ func migrateRiver(ctx context.Context, db *sql.DB) error {
 	return nil
 }
 
+// Querier is what a store's operations run on: a pgx.Tx, so that they join the caller's
+// transaction, or a pool, *pgx.Conn or *pgxpool.Conn.
+type Querier interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
 // IsUniqueViolation reports whether err is Postgres refusing a duplicate key.
 func IsUniqueViolation(err error) bool {
 	var pe *pgconn.PgError

@@ -432,19 +432,15 @@ func score(p judge.Problem, res *Result) {
 	}
 }
 
+// signalNames are the signals students meet most, by the names they look up.
+var signalNames = map[syscall.Signal]string{syscall.SIGSEGV: "SIGSEGV", syscall.SIGABRT: "SIGABRT", syscall.SIGFPE: "SIGFPE", syscall.SIGKILL: "SIGKILL"}
+
 func signalName(sig int) string {
-	name := syscall.Signal(sig).String()
-	switch syscall.Signal(sig) {
-	case syscall.SIGSEGV:
-		return "SIGSEGV (" + name + ")"
-	case syscall.SIGABRT:
-		return "SIGABRT (" + name + ")"
-	case syscall.SIGFPE:
-		return "SIGFPE (" + name + ")"
-	case syscall.SIGKILL:
-		return "SIGKILL (" + name + ")"
+	s := syscall.Signal(sig)
+	if n, ok := signalNames[s]; ok {
+		return n + " (" + s.String() + ")"
 	}
-	return fmt.Sprintf("signal %d (%s)", sig, name)
+	return fmt.Sprintf("signal %d (%s)", sig, s.String())
 }
 
 // truncateUTF8 cuts s to at most n bytes on a rune boundary and makes it valid UTF-8.
