@@ -45,11 +45,36 @@ type Notice struct {
 
 // Send adds a notice to the user's inbox. data may be nil.
 func Send(ctx context.Context, q Querier, userID int64, kind, title, body string, data any, dedupeKey string) error {
+	args, err := sendArgs(userID, kind, title, body, data, dedupeKey)
+	if err != nil {
+		return err
+	}
+	if _, err := q.Exec(ctx, sendSQL, args...); err != nil {
+		return fmt.Errorf("notify user %d: %w", userID, err)
+	}
+	return nil
+}
+
+// Queue is Send as a statement queued on b, for a caller that sends it with others in
+// one round trip.
+func Queue(b *pgx.Batch, userID int64, kind, title, body string, data any, dedupeKey string) error {
+	args, err := sendArgs(userID, kind, title, body, data, dedupeKey)
+	if err != nil {
+		return err
+	}
+	b.Queue(sendSQL, args...)
+	return nil
+}
+
+const sendSQL = `INSERT INTO notifications (user_id, kind, title, body, data, dedupe_key) VALUES ($1, $2, $3, $4, $5, $6)
+	ON CONFLICT (user_id, dedupe_key) WHERE dedupe_key IS NOT NULL DO NOTHING`
+
+func sendArgs(userID int64, kind, title, body string, data any, dedupeKey string) ([]any, error) {
 	raw := []byte("{}")
 	if data != nil {
 		b, err := json.Marshal(data)
 		if err != nil {
-			return fmt.Errorf("notification data: %w", err)
+			return nil, fmt.Errorf("notification data: %w", err)
 		}
 		raw = b
 	}
@@ -57,12 +82,7 @@ func Send(ctx context.Context, q Querier, userID int64, kind, title, body string
 	if dedupeKey != "" {
 		key = &dedupeKey
 	}
-	_, err := q.Exec(ctx, `INSERT INTO notifications (user_id, kind, title, body, data, dedupe_key) VALUES ($1, $2, $3, $4, $5, $6)
-		ON CONFLICT (user_id, dedupe_key) WHERE dedupe_key IS NOT NULL DO NOTHING`, userID, kind, title, body, raw, key)
-	if err != nil {
-		return fmt.Errorf("notify user %d: %w", userID, err)
-	}
-	return nil
+	return []any{userID, kind, title, body, raw, key}, nil
 }
 
 // List returns a user's notices, newest first, with id < beforeID (0: from the newest).

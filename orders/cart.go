@@ -2,7 +2,6 @@ package orders
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -33,25 +32,36 @@ type offer struct {
 	policyOfCourse           bool
 }
 
+// offersSQL joins from unnest rather than testing p.id = ANY($1): Postgres plans the
+// ANY form anew on every execution (its custom plan looks cheaper than the generic one),
+// which cost more than running it.
+const offersSQL = `
+	SELECT p.id, c.id, c.title, p.title, p.valid_days, p.price_fen, p.original_price_fen,
+		p.status = 'enabled' AND p.deleted_at IS NULL AND c.status = 'published' AND c.deleted_at IS NULL
+	FROM unnest($1::bigint[]) want (id) JOIN price_policies p ON p.id = want.id JOIN courses c ON c.id = p.course_id`
+
 // offers reads the price policies ids with their courses.
 func offers(ctx context.Context, q querier, ids []int64) (map[int64]offer, error) {
-	rows, err := q.Query(ctx, `
-		SELECT p.id, c.id, c.title, p.title, p.valid_days, p.price_fen, p.original_price_fen,
-			p.status = 'enabled' AND p.deleted_at IS NULL AND c.status = 'published' AND c.deleted_at IS NULL
-		FROM price_policies p JOIN courses c ON c.id = p.course_id WHERE p.id = ANY($1)`, ids)
+	rows, err := q.Query(ctx, offersSQL, ids)
 	if err != nil {
 		return nil, fmt.Errorf("read price policies: %w", err)
 	}
-	defer rows.Close()
-	out := make(map[int64]offer, len(ids))
-	for rows.Next() {
-		var o offer
-		if err := rows.Scan(&o.policyID, &o.courseID, &o.courseTitle, &o.policyTitle, &o.validDays, &o.priceFen, &o.originalFen, &o.sellable); err != nil {
-			return nil, fmt.Errorf("read price policies: %w", err)
-		}
-		out[o.policyID] = o
+	return scanOffers(rows)
+}
+
+// scanOffers reads the rows of offersSQL by policy id, and closes them.
+func scanOffers(rows pgx.Rows) (map[int64]offer, error) {
+	out := map[int64]offer{}
+	var o offer
+	_, err := pgx.ForEachRow(rows, []any{&o.policyID, &o.courseID, &o.courseTitle, &o.policyTitle, &o.validDays, &o.priceFen, &o.originalFen, &o.sellable},
+		func() error {
+			out[o.policyID] = o
+			return nil
+		})
+	if err != nil {
+		return nil, fmt.Errorf("read price policies: %w", err)
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // checkItem says why item cannot be bought, or returns its offer.
@@ -140,19 +150,13 @@ func (s *Shop) Cart(ctx context.Context, userID int64) ([]CartLine, error) {
 	return out, nil
 }
 
-// cartItems is the user's cart as order items.
-func cartItems(ctx context.Context, q querier, userID int64) ([]Item, error) {
-	rows, err := q.Query(ctx, `SELECT course_id, price_policy_id FROM cart_items WHERE user_id = $1 AND deleted_at IS NULL ORDER BY id`, userID)
-	if err != nil {
-		return nil, fmt.Errorf("read cart of user %d: %w", userID, err)
-	}
-	items, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Item, error) {
-		var it Item
-		err := r.Scan(&it.CourseID, &it.PricePolicyID)
-		return it, err
+const cartItemsSQL = `SELECT course_id, price_policy_id FROM cart_items WHERE user_id = $1 AND deleted_at IS NULL ORDER BY id`
+
+// queueCart queues on b the read of the user's cart as order items into items.
+func queueCart(b *pgx.Batch, userID int64, items *[]Item) {
+	b.Queue(cartItemsSQL, userID).Query(func(rows pgx.Rows) error {
+		var err error
+		*items, err = pgx.CollectRows(rows, pgx.RowToStructByPos[Item])
+		return err
 	})
-	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-		return nil, fmt.Errorf("read cart of user %d: %w", userID, err)
-	}
-	return items, nil
 }

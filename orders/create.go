@@ -71,19 +71,18 @@ func newOrderNumber(now time.Time) string {
 	return fmt.Sprintf("%s%010d", now.UTC().Format("20060102150405"), n.Int64())
 }
 
-// lockUser serializes one user's order creation, so that the per-user coupon limit and
-// the idempotency key are checked against every order the user has.
-func lockUser(ctx context.Context, tx pgx.Tx, userID int64) error {
-	_, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('orders:user:' || $1::bigint, 0))`, userID)
-	if err != nil {
-		return fmt.Errorf("lock orders of user %d: %w", userID, err)
-	}
-	return nil
-}
+// lockUserSQL serializes one user's order creation, so that the per-user coupon limit,
+// the pending-order check and the idempotency key are checked against every order the
+// user has.
+const lockUserSQL = `SELECT pg_advisory_xact_lock(hashtextextended('orders:user:' || $1::bigint, 0))`
 
 // Create places an order. The same idempotencyKey with the same request returns the
 // order it made the first time (created false); with another request,
 // ErrIdempotencyMismatch. An order nothing is left to pay for is paid at once.
+//
+// A plain order takes five round trips to the database: begin; the user's lock with
+// every read the order needs, pipelined in one batch; the order and its lines with
+// their read-back in a second; the expiry job; commit.
 func (s *Shop) Create(ctx context.Context, userID int64, idempotencyKey string, req CreateRequest) (Order, bool, error) {
 	req.CouponCode = strings.TrimSpace(req.CouponCode)
 	switch {
@@ -96,34 +95,60 @@ func (s *Shop) Create(ctx context.Context, userID int64, idempotencyKey string, 
 	case len(req.Items) > 50:
 		return Order{}, false, &InputError{"items", "at most 50 courses per order"}
 	}
+	if err := checkItems(req.Items); err != nil {
+		return Order{}, false, err
+	}
 	hash := req.hash()
 	var o Order
 	var created bool
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if err := lockUser(ctx, tx, userID); err != nil {
-			return err
-		}
+		// Each statement of a batch takes its own snapshot, so the reads after the lock
+		// see every order the user's earlier transactions committed.
+		b := &pgx.Batch{}
+		b.Queue(lockUserSQL, userID)
 		var prevID int64
 		var prevHash []byte
-		err := tx.QueryRow(ctx, `SELECT id, request_hash FROM orders WHERE user_id = $1 AND idempotency_key = $2`,
-			userID, idempotencyKey).Scan(&prevID, &prevHash)
-		if err == nil {
+		b.Queue(`SELECT id, request_hash FROM orders WHERE user_id = $1 AND idempotency_key = $2`, userID, idempotencyKey).
+			QueryRow(func(row pgx.Row) error { return noRows(row.Scan(&prevID, &prevHash)) })
+		var id int64
+		b.Queue(`SELECT nextval(pg_get_serial_sequence('orders', 'id'))`).QueryRow(func(row pgx.Row) error { return row.Scan(&id) })
+		items := req.Items
+		var q *quote
+		if len(items) == 0 {
+			queueCart(b, userID, &items)
+		} else {
+			q = queueQuote(b, userID, items)
+		}
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
+			return fmt.Errorf("read for order of user %d: %w", userID, err)
+		}
+		if prevID != 0 {
 			if string(prevHash) != string(hash) {
 				return ErrIdempotencyMismatch
 			}
+			var err error
 			o, err = s.load(ctx, tx, userID, prevID)
 			return err
 		}
-		if !errors.Is(err, pgx.ErrNoRows) {
-			return fmt.Errorf("find order by idempotency key: %w", err)
+		if q == nil { // the cart's items, read above
+			if len(items) == 0 {
+				return ErrEmpty
+			}
+			if err := checkItems(items); err != nil {
+				return err
+			}
+			b := &pgx.Batch{}
+			q = queueQuote(b, userID, items)
+			if err := tx.SendBatch(ctx, b).Close(); err != nil {
+				return fmt.Errorf("read for order of user %d: %w", userID, err)
+			}
 		}
-		id, err := s.place(ctx, tx, userID, idempotencyKey, hash, req)
-		if err != nil {
+		var err error
+		if o, err = s.place(ctx, tx, userID, id, idempotencyKey, hash, req, q); err != nil {
 			return err
 		}
 		created = true
-		o, err = s.load(ctx, tx, userID, id)
-		return err
+		return nil
 	})
 	if err != nil {
 		return Order{}, false, err
@@ -131,62 +156,102 @@ func (s *Shop) Create(ctx context.Context, userID int64, idempotencyKey string, 
 	return o, created, nil
 }
 
-// place inserts a new order in tx and answers its id.
-func (s *Shop) place(ctx context.Context, tx pgx.Tx, userID int64, key string, hash []byte, req CreateRequest) (int64, error) {
-	items := req.Items
-	if len(items) == 0 {
-		var err error
-		if items, err = cartItems(ctx, tx, userID); err != nil {
-			return 0, err
-		}
-		if len(items) == 0 {
-			return 0, ErrEmpty
-		}
+// noRows is err with pgx.ErrNoRows as nil: a batch callback for a row that may be absent.
+func noRows(err error) error {
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil
 	}
-	policyIDs := make([]int64, 0, len(items))
-	seen := map[int64]bool{}
+	return err
+}
+
+// checkItems refuses items without ids and courses listed twice.
+func checkItems(items []Item) error {
+	seen := make(map[int64]bool, len(items))
 	for _, it := range items {
 		if it.CourseID <= 0 || it.PricePolicyID <= 0 {
-			return 0, &InputError{"items", "course_id and price_policy_id are required"}
+			return &InputError{"items", "course_id and price_policy_id are required"}
 		}
 		if seen[it.CourseID] {
-			return 0, &InputError{"items", fmt.Sprintf("course %d is listed twice", it.CourseID)}
+			return &InputError{"items", fmt.Sprintf("course %d is listed twice", it.CourseID)}
 		}
 		seen[it.CourseID] = true
-		policyIDs = append(policyIDs, it.PricePolicyID)
 	}
-	byPolicy, err := offers(ctx, tx, policyIDs)
-	if err != nil {
-		return 0, err
-	}
-	lines := make([]offer, len(items))
-	var total int64
+	return nil
+}
+
+// quote is what an order of items needs to know, read in one batch: the offers of their
+// price policies, and the courses the user may not order again.
+type quote struct {
+	items    []Item
+	byPolicy map[int64]offer
+	enrolled map[int64]bool
+	pending  map[int64]string // course → number of the user's pending order holding it
+}
+
+// queueQuote queues the reads of q on b.
+func queueQuote(b *pgx.Batch, userID int64, items []Item) *quote {
+	q := &quote{items: items, enrolled: map[int64]bool{}, pending: map[int64]string{}}
+	policies := make([]int64, len(items))
+	courses := make([]int64, len(items))
 	for i, it := range items {
-		if lines[i], err = checkItem(it, byPolicy); err != nil {
-			return 0, err
+		policies[i], courses[i] = it.PricePolicyID, it.CourseID
+	}
+	b.Queue(offersSQL, policies).Query(func(rows pgx.Rows) error {
+		var err error
+		q.byPolicy, err = scanOffers(rows)
+		return err
+	})
+	// A second pending order for the same course (a retry with a new key, another tab)
+	// would charge twice for one enrollment; the user lock keeps this true until the
+	// order commits.
+	b.Queue(`
+		SELECT want.id, '' FROM unnest($2::bigint[]) want (id) WHERE EXISTS (SELECT 1 FROM enrollments e
+			WHERE e.user_id = $1 AND e.course_id = want.id AND e.status = 'active' AND e.deleted_at IS NULL
+			AND (e.expires_at IS NULL OR e.expires_at > now()))
+		UNION ALL
+		SELECT l.course_id, o.number FROM orders o JOIN order_lines l ON l.order_id = o.id
+		WHERE o.user_id = $1 AND o.status = 'pending' AND l.course_id = ANY($2)`, userID, courses).
+		Query(func(rows pgx.Rows) error {
+			var course int64
+			var number string
+			_, err := pgx.ForEachRow(rows, []any{&course, &number}, func() error {
+				if number == "" {
+					q.enrolled[course] = true
+				} else {
+					q.pending[course] = number
+				}
+				return nil
+			})
+			return err
+		})
+	return q
+}
+
+// lines checks every item, in order, and returns their offers and their total.
+func (q *quote) lines() ([]offer, int64, error) {
+	lines := make([]offer, len(q.items))
+	var total int64
+	for i, it := range q.items {
+		var err error
+		if lines[i], err = checkItem(it, q.byPolicy); err != nil {
+			return nil, 0, err
 		}
-		if ok, err := enrolled(ctx, tx, userID, it.CourseID); err != nil {
-			return 0, err
-		} else if ok {
-			return 0, &InputError{"items", fmt.Sprintf("already enrolled in course %d", it.CourseID)}
+		if q.enrolled[it.CourseID] {
+			return nil, 0, &InputError{"items", fmt.Sprintf("already enrolled in course %d", it.CourseID)}
 		}
-		// A second pending order for the same course (a retry with a new key, another
-		// tab) would charge twice for one enrollment; the user lock keeps this true
-		// until the order commits.
-		var pending string
-		err := tx.QueryRow(ctx, `SELECT o.number FROM orders o JOIN order_lines l ON l.order_id = o.id
-			WHERE o.user_id = $1 AND o.status = 'pending' AND l.course_id = $2 LIMIT 1`, userID, it.CourseID).Scan(&pending)
-		if err == nil {
-			return 0, &InputError{"items", fmt.Sprintf("course %d is in pending order %s: pay or cancel that one", it.CourseID, pending)}
-		} else if !errors.Is(err, pgx.ErrNoRows) {
-			return 0, fmt.Errorf("pending orders of user %d: %w", userID, err)
+		if n, ok := q.pending[it.CourseID]; ok {
+			return nil, 0, &InputError{"items", fmt.Sprintf("course %d is in pending order %s: pay or cancel that one", it.CourseID, n)}
 		}
 		total += lines[i].priceFen
 	}
+	return lines, total, nil
+}
 
-	var id int64
-	if err := tx.QueryRow(ctx, `SELECT nextval(pg_get_serial_sequence('orders', 'id'))`).Scan(&id); err != nil {
-		return 0, fmt.Errorf("next order id: %w", err)
+// place inserts order id, which quote q priced, in tx and returns it as stored.
+func (s *Shop) place(ctx context.Context, tx pgx.Tx, userID, id int64, key string, hash []byte, req CreateRequest, q *quote) (Order, error) {
+	lines, total, err := q.lines()
+	if err != nil {
+		return Order{}, err
 	}
 	now := time.Now()
 	var couponID, userCouponID *int64
@@ -195,19 +260,19 @@ func (s *Shop) place(ctx context.Context, tx pgx.Tx, userID int64, key string, h
 	case req.CouponCode != "":
 		c, err := s.holdCouponCode(ctx, tx, userID, req.CouponCode, now)
 		if err != nil {
-			return 0, err
+			return Order{}, err
 		}
 		if discount, err = c.discount(total); err != nil {
-			return 0, err
+			return Order{}, err
 		}
 		couponID = &c.ID
 	case req.UserCouponID != 0:
 		c, err := holdUserCoupon(ctx, tx, userID, req.UserCouponID, now)
 		if err != nil {
-			return 0, err
+			return Order{}, err
 		}
 		if discount, err = c.discount(total); err != nil {
-			return 0, err
+			return Order{}, err
 		}
 		userCouponID = &req.UserCouponID
 	}
@@ -216,54 +281,56 @@ func (s *Shop) place(ctx context.Context, tx pgx.Tx, userID int64, key string, h
 	if req.Points > 0 {
 		most := (total - discount) * int64(s.cfg.MaxPointsShare) / 100
 		if req.Points > most {
-			return 0, &InputError{"points", fmt.Sprintf("at most %d points (%d%% of the price) may be used on this order", most, s.cfg.MaxPointsShare)}
+			return Order{}, &InputError{"points", fmt.Sprintf("at most %d points (%d%% of the price) may be used on this order", most, s.cfg.MaxPointsShare)}
 		}
 		ref := "order:" + strconv.FormatInt(id, 10)
 		t, err := points.Hold(ctx, tx, userID, req.Points, ref+":points", ref)
 		if errors.Is(err, points.ErrInsufficient) {
-			return 0, ErrInsufficientPoints
+			return Order{}, ErrInsufficientPoints
 		}
 		if err != nil {
-			return 0, fmt.Errorf("hold %d points for order %d: %w", req.Points, id, err)
+			return Order{}, fmt.Errorf("hold %d points for order %d: %w", req.Points, id, err)
 		}
 		holdID = &t.ID
 	}
 	pointsFen := req.Points // a point is worth one fen
 	amount := total - discount - pointsFen
 	expires := now.Add(s.cfg.PendingTTL)
-	number := newOrderNumber(now)
-	_, err = tx.Exec(ctx, `
+	if _, err := s.enq.InsertTx(ctx, tx, ExpireOrderArgs{OrderID: id}, &river.InsertOpts{ScheduledAt: expires}); err != nil {
+		return Order{}, fmt.Errorf("schedule expiry of order %d: %w", id, err)
+	}
+	b := &pgx.Batch{}
+	b.Queue(`
 		INSERT INTO orders (id, number, user_id, total_fen, coupon_discount_fen, points_used, points_fen, amount_fen,
 			coupon_id, user_coupon_id, points_hold_id, idempotency_key, request_hash, expires_at, created_by)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $3)`,
-		id, number, userID, total, discount, req.Points, pointsFen, amount, couponID, userCouponID, holdID, key, hash, expires)
-	if err != nil {
-		return 0, fmt.Errorf("insert order: %w", err)
-	}
+		id, newOrderNumber(now), userID, total, discount, req.Points, pointsFen, amount, couponID, userCouponID, holdID, key, hash, expires)
 	shares := splitDiscount(lines, discount+pointsFen, total)
 	for i, l := range lines {
-		_, err := tx.Exec(ctx, `
+		b.Queue(`
 			INSERT INTO order_lines (order_id, course_id, price_policy_id, course_title, policy_title, valid_days,
 				list_price_fen, original_price_fen, discount_fen, created_by)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
 			id, l.courseID, l.policyID, l.courseTitle, l.policyTitle, l.validDays, l.priceFen, l.originalFen, shares[i], userID)
-		if err != nil {
-			return 0, fmt.Errorf("insert order line: %w", err)
-		}
 	}
-	if _, err := s.enq.InsertTx(ctx, tx, ExpireOrderArgs{OrderID: id}, &river.InsertOpts{ScheduledAt: expires}); err != nil {
-		return 0, fmt.Errorf("schedule expiry of order %d: %w", id, err)
+	var o Order
+	if amount > 0 {
+		s.queueLoad(b, userID, id, &o) // read back as stored, in the same round trip
 	}
-	if amount == 0 {
-		o, err := lockOrder(ctx, tx, "id = $1", id)
-		if err != nil {
-			return 0, err
-		}
-		if err := s.markPaid(ctx, tx, o, ""); err != nil {
-			return 0, err
-		}
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return Order{}, fmt.Errorf("insert order %d: %w", id, err)
 	}
-	return id, nil
+	if amount > 0 {
+		return o, nil
+	}
+	locked, err := lockOrder(ctx, tx, "id = $1", id)
+	if err != nil {
+		return Order{}, err
+	}
+	if err := s.markPaid(ctx, tx, locked, "", nil); err != nil {
+		return Order{}, err
+	}
+	return s.load(ctx, tx, userID, id)
 }
 
 // splitDiscount shares discount among lines in proportion to their prices, so that a

@@ -6,7 +6,6 @@ import (
 	"crypto/hmac"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -14,6 +13,7 @@ import (
 	"strconv"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/luffy-edu/luffy/notify"
 	"github.com/luffy-edu/luffy/paysim"
@@ -58,27 +58,53 @@ func (s *Shop) HandleCallback(ctx context.Context, body []byte, signatureHex str
 	return s.applyEvent(ctx, ev, body)
 }
 
-// applyEvent records a gateway event once and, the first time, applies it.
+// applyEvent records a gateway event once and, the first time, applies it. A payment
+// takes seven round trips to the database: begin; the event's insert with the order's
+// lock; the order's paid state, enrollment, cart and inviter; the purchase points (two);
+// the notification with the event's outcome; commit.
 func (s *Shop) applyEvent(ctx context.Context, ev paymentEvent, body []byte) (string, error) {
 	var outcome string
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		b := &pgx.Batch{}
 		// A concurrent duplicate waits here on the first one's unique key, then finds it.
 		var eventRow int64
-		err := tx.QueryRow(ctx, `INSERT INTO payment_events (gateway_event_id, order_number, trade_no, amount_fen, outcome, body)
+		b.Queue(`INSERT INTO payment_events (gateway_event_id, order_number, trade_no, amount_fen, outcome, body)
 			VALUES ($1, $2, $3, $4, 'received', $5) ON CONFLICT (gateway_event_id) DO NOTHING RETURNING id`,
-			ev.EventID, ev.OrderNumber, ev.TradeNo, ev.AmountFen, string(body)).Scan(&eventRow)
-		if errors.Is(err, pgx.ErrNoRows) {
+			ev.EventID, ev.OrderNumber, ev.TradeNo, ev.AmountFen, string(body)).
+			QueryRow(func(row pgx.Row) error { return noRows(row.Scan(&eventRow)) })
+		var o Order
+		found := false
+		if ev.Status == "paid" {
+			// Locked in the same round trip; a duplicate event locks it for nothing.
+			b.Queue(lockOrderSQL("number = $1"), ev.OrderNumber).QueryRow(func(row pgx.Row) error {
+				var err error
+				o, err = scanOrder(row)
+				found = err == nil
+				return noRows(err)
+			})
+		}
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
+			return fmt.Errorf("record payment event %q: %w", ev.EventID, err)
+		}
+		if eventRow == 0 {
 			outcome = OutcomeDuplicate
 			return nil
 		}
-		if err != nil {
-			return fmt.Errorf("record payment event %q: %w", ev.EventID, err)
+		final := &pgx.Batch{}
+		var err error
+		switch {
+		case ev.Status != "paid":
+			outcome = OutcomeIgnored
+		case !found:
+			outcome = OutcomeUnknownOrder
+		default:
+			outcome, err = s.applyPayment(ctx, tx, ev, o, final)
+			if err != nil {
+				return err
+			}
 		}
-		if outcome, err = s.applyPayment(ctx, tx, ev); err != nil {
-			return err
-		}
-		_, err = tx.Exec(ctx, `UPDATE payment_events SET outcome = $2 WHERE id = $1`, eventRow, outcome)
-		return err
+		final.Queue(`UPDATE payment_events SET outcome = $2 WHERE id = $1`, eventRow, outcome)
+		return tx.SendBatch(ctx, final).Close()
 	})
 	if err != nil {
 		return "", err
@@ -86,17 +112,9 @@ func (s *Shop) applyEvent(ctx context.Context, ev paymentEvent, body []byte) (st
 	return outcome, nil
 }
 
-func (s *Shop) applyPayment(ctx context.Context, tx pgx.Tx, ev paymentEvent) (string, error) {
-	if ev.Status != "paid" {
-		return OutcomeIgnored, nil
-	}
-	o, err := lockOrder(ctx, tx, "number = $1", ev.OrderNumber)
-	if errors.Is(err, ErrNotFound) {
-		return OutcomeUnknownOrder, nil
-	}
-	if err != nil {
-		return "", fmt.Errorf("lock order %s: %w", ev.OrderNumber, err)
-	}
+// applyPayment applies a paid event to its locked order o; statements that may wait
+// until the end go on final.
+func (s *Shop) applyPayment(ctx context.Context, tx pgx.Tx, ev paymentEvent, o Order, final *pgx.Batch) (string, error) {
 	if ev.AmountFen != o.AmountFen {
 		return OutcomeAmountMismatch, nil
 	}
@@ -106,35 +124,36 @@ func (s *Shop) applyPayment(ctx context.Context, tx pgx.Tx, ev paymentEvent) (st
 		}
 		// The money arrived for an order that was closed (or paid by another trade):
 		// it stays as it is and the buyer is owed a refund.
-		err := notify.Send(ctx, tx, o.userID, notify.KindRefund, "Payment received for a closed order",
+		err := notify.Queue(final, o.userID, notify.KindRefund, "Payment received for a closed order",
 			fmt.Sprintf("Order %s was %s before your payment of %s arrived; the payment will be refunded.", o.Number, o.Status, yuan(ev.AmountFen)),
 			map[string]any{"order_id": o.ID, "order_number": o.Number, "trade_no": ev.TradeNo, "amount_fen": ev.AmountFen},
 			"refund:"+ev.EventID)
 		return OutcomeLate, err
 	}
-	return OutcomePaid, s.markPaid(ctx, tx, o, ev.TradeNo)
+	return OutcomePaid, s.markPaid(ctx, tx, o, ev.TradeNo, final)
 }
 
 func yuan(fen int64) string { return fmt.Sprintf("¥%d.%02d", fen/100, fen%100) }
 
 // markPaid is the paid path, for a locked pending order: it grants the courses, settles
-// the points and coupon, awards points and notifies the buyer.
-func (s *Shop) markPaid(ctx context.Context, tx pgx.Tx, o Order, tradeNo string) error {
+// the points and coupon, awards points and notifies the buyer. The notifications go on
+// final for the caller to send; with final nil, markPaid sends them itself.
+func (s *Shop) markPaid(ctx context.Context, tx pgx.Tx, o Order, tradeNo string, final *pgx.Batch) error {
 	var trade *string
 	if tradeNo != "" {
 		trade = &tradeNo
 	}
-	tag, err := tx.Exec(ctx, `UPDATE orders SET status = 'paid', paid_at = now(), gateway_trade_no = $2
-		WHERE id = $1 AND status = 'pending'`, o.ID, trade)
-	if err != nil {
-		return fmt.Errorf("mark order %d paid: %w", o.ID, err)
-	}
-	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("mark order %d paid: %w", o.ID, ErrNotPending)
-	}
+	b := &pgx.Batch{}
+	b.Queue(`UPDATE orders SET status = 'paid', paid_at = now(), gateway_trade_no = $2
+		WHERE id = $1 AND status = 'pending'`, o.ID, trade).Exec(func(tag pgconn.CommandTag) error {
+		if tag.RowsAffected() == 0 {
+			return fmt.Errorf("mark order %d paid: %w", o.ID, ErrNotPending)
+		}
+		return nil
+	})
 	// Access runs from now for the policy's days, or for good; a course already held
 	// keeps the later of the two ends.
-	_, err = tx.Exec(ctx, `
+	b.Queue(`
 		INSERT INTO enrollments (user_id, course_id, expires_at, created_by, created_by_name)
 		SELECT $1, course_id, CASE WHEN valid_days IS NULL THEN NULL ELSE now() + make_interval(days => valid_days) END, $1, 'order:' || $2::bigint
 		FROM order_lines WHERE order_id = $2 AND deleted_at IS NULL
@@ -142,33 +161,31 @@ func (s *Shop) markPaid(ctx context.Context, tx pgx.Tx, o Order, tradeNo string)
 			status = 'active',
 			expires_at = CASE WHEN enrollments.expires_at IS NULL OR EXCLUDED.expires_at IS NULL THEN NULL
 				ELSE greatest(enrollments.expires_at, EXCLUDED.expires_at) END`, o.userID, o.ID)
-	if err != nil {
-		return fmt.Errorf("enroll for order %d: %w", o.ID, err)
+	if o.UserCouponID != nil {
+		b.Queue(`UPDATE user_coupons SET status = 'used' WHERE id = $1 AND status = 'held'`, *o.UserCouponID)
+	}
+	b.Queue(`UPDATE cart_items SET deleted_at = now() WHERE user_id = $1 AND deleted_at IS NULL
+		AND course_id IN (SELECT course_id FROM order_lines WHERE order_id = $2)`, o.userID, o.ID)
+	// The inviter is rewarded once per invitee: the award is idempotent per ref, so only
+	// the invitee's first paid order pays it.
+	var inviter *int64
+	b.Queue(`SELECT invited_by FROM users WHERE id = $1`, o.userID).QueryRow(func(row pgx.Row) error { return row.Scan(&inviter) })
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return fmt.Errorf("pay order %d: %w", o.ID, err)
 	}
 	if o.pointsHoldID != nil {
 		if err := points.Post(ctx, tx, *o.pointsHoldID); err != nil {
 			return fmt.Errorf("post points hold of order %d: %w", o.ID, err)
 		}
 	}
-	if o.UserCouponID != nil {
-		if _, err := tx.Exec(ctx, `UPDATE user_coupons SET status = 'used' WHERE id = $1 AND status = 'held'`, *o.UserCouponID); err != nil {
-			return fmt.Errorf("use coupon of order %d: %w", o.ID, err)
-		}
-	}
-	if _, err := tx.Exec(ctx, `UPDATE cart_items SET deleted_at = now() WHERE user_id = $1 AND deleted_at IS NULL
-		AND course_id IN (SELECT course_id FROM order_lines WHERE order_id = $2)`, o.userID, o.ID); err != nil {
-		return fmt.Errorf("clear cart after order %d: %w", o.ID, err)
-	}
 	ref := "order:" + strconv.FormatInt(o.ID, 10)
 	earned, err := points.Award(ctx, tx, o.userID, points.RulePurchase, ref, o.AmountFen)
 	if err != nil {
 		return fmt.Errorf("award points for order %d: %w", o.ID, err)
 	}
-	// The inviter is rewarded once per invitee: the award is idempotent per ref, so only
-	// the invitee's first paid order pays it.
-	var inviter *int64
-	if err := tx.QueryRow(ctx, `SELECT invited_by FROM users WHERE id = $1`, o.userID).Scan(&inviter); err != nil {
-		return fmt.Errorf("find inviter of user %d: %w", o.userID, err)
+	send := final == nil
+	if send {
+		final = &pgx.Batch{}
 	}
 	// Only a payment of real money counts: a ¥0 order (a free policy, a coupon covering
 	// it all) would let anyone farm invite rewards with fake accounts.
@@ -177,16 +194,22 @@ func (s *Shop) markPaid(ctx context.Context, tx pgx.Tx, o Order, tradeNo string)
 		if err != nil {
 			return fmt.Errorf("reward inviter of user %d: %w", o.userID, err)
 		}
-		if err := notify.Send(ctx, tx, *inviter, notify.KindPoints, "Invite reward",
+		if err := notify.Queue(final, *inviter, notify.KindPoints, "Invite reward",
 			fmt.Sprintf("Someone you invited made their first purchase: %d points are yours.", reward),
 			map[string]any{"points": reward}, "invite-reward:"+strconv.FormatInt(o.userID, 10)); err != nil {
 			return err
 		}
 	}
-	return notify.Send(ctx, tx, o.userID, notify.KindPayment, "Payment received",
+	if err := notify.Queue(final, o.userID, notify.KindPayment, "Payment received",
 		fmt.Sprintf("Order %s is paid (%s); your courses are ready.", o.Number, yuan(o.AmountFen)),
 		map[string]any{"order_id": o.ID, "order_number": o.Number, "amount_fen": o.AmountFen, "points_earned": earned},
-		"paid:"+strconv.FormatInt(o.ID, 10))
+		"paid:"+strconv.FormatInt(o.ID, 10)); err != nil {
+		return err
+	}
+	if send {
+		return tx.SendBatch(ctx, final).Close()
+	}
+	return nil
 }
 
 // Reconcile asks the gateway about pending orders older than two minutes that no

@@ -148,38 +148,57 @@ type querier interface {
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 }
 
+// batcher is a pgx.Tx or the pool: what sends a pipelined batch of statements.
+type batcher interface {
+	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
+}
+
 // withLines fills in the lines and pay URLs of orders.
 func (s *Shop) withLines(ctx context.Context, q querier, orders []Order) error {
 	if len(orders) == 0 {
 		return nil
 	}
 	ids := make([]int64, len(orders))
-	at := make(map[int64]int, len(orders))
 	for i := range orders {
 		ids[i] = orders[i].ID
+	}
+	rows, err := q.Query(ctx, linesSQL, ids)
+	if err != nil {
+		return fmt.Errorf("order lines: %w", err)
+	}
+	return s.scanLines(rows, orders)
+}
+
+const linesSQL = `SELECT order_id, id, course_id, price_policy_id, course_title, policy_title, valid_days,
+	list_price_fen, original_price_fen, discount_fen FROM order_lines WHERE order_id = ANY($1) ORDER BY id`
+
+// orderLinesSQL is linesSQL for one order, which Postgres plans once.
+const orderLinesSQL = `SELECT order_id, id, course_id, price_policy_id, course_title, policy_title, valid_days,
+	list_price_fen, original_price_fen, discount_fen FROM order_lines WHERE order_id = $1 ORDER BY id`
+
+// scanLines reads the rows of linesSQL into orders, sets their pay URLs, and closes rows.
+func (s *Shop) scanLines(rows pgx.Rows, orders []Order) error {
+	at := make(map[int64]int, len(orders))
+	for i := range orders {
 		at[orders[i].ID] = i
 		orders[i].Lines = []Line{}
 		if orders[i].Status == StatusPending {
 			orders[i].PayURL = s.payURL(orders[i].Number, orders[i].AmountFen)
 		}
 	}
-	rows, err := q.Query(ctx, `SELECT order_id, id, course_id, price_policy_id, course_title, policy_title, valid_days,
-		list_price_fen, original_price_fen, discount_fen FROM order_lines WHERE order_id = ANY($1) ORDER BY id`, ids)
+	var oid int64
+	var l Line
+	_, err := pgx.ForEachRow(rows, []any{&oid, &l.ID, &l.CourseID, &l.PricePolicyID, &l.CourseTitle, &l.PolicyTitle, &l.ValidDays,
+		&l.ListPriceFen, &l.OriginalPriceFen, &l.DiscountFen}, func() error {
+		if i, ok := at[oid]; ok {
+			orders[i].Lines = append(orders[i].Lines, l)
+		}
+		return nil
+	})
 	if err != nil {
 		return fmt.Errorf("order lines: %w", err)
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var oid int64
-		var l Line
-		if err := rows.Scan(&oid, &l.ID, &l.CourseID, &l.PricePolicyID, &l.CourseTitle, &l.PolicyTitle, &l.ValidDays,
-			&l.ListPriceFen, &l.OriginalPriceFen, &l.DiscountFen); err != nil {
-			return fmt.Errorf("order lines: %w", err)
-		}
-		o := &orders[at[oid]]
-		o.Lines = append(o.Lines, l)
-	}
-	return rows.Err()
+	return nil
 }
 
 func (s *Shop) payURL(number string, amountFen int64) string {
@@ -188,20 +207,39 @@ func (s *Shop) payURL(number string, amountFen int64) string {
 }
 
 // load reads one order of userID (any user's with userID 0) with its lines.
-func (s *Shop) load(ctx context.Context, q querier, userID, orderID int64) (Order, error) {
-	o, err := scanOrder(q.QueryRow(ctx, `SELECT `+orderColumns+` FROM orders
-		WHERE id = $1 AND ($2 = 0 OR user_id = $2) AND deleted_at IS NULL`, orderID, userID))
-	if errors.Is(err, pgx.ErrNoRows) {
-		return Order{}, ErrNotFound
-	}
-	if err != nil {
-		return Order{}, fmt.Errorf("load order %d: %w", orderID, err)
-	}
-	one := []Order{o}
-	if err := s.withLines(ctx, q, one); err != nil {
+func (s *Shop) load(ctx context.Context, q batcher, userID, orderID int64) (Order, error) {
+	var o Order
+	b := &pgx.Batch{}
+	s.queueLoad(b, userID, orderID, &o)
+	if err := q.SendBatch(ctx, b).Close(); err != nil {
 		return Order{}, err
 	}
-	return one[0], nil
+	return o, nil
+}
+
+// queueLoad queues on b the reads of one order of userID (any user's with userID 0) and
+// its lines into o; the batch fails with ErrNotFound when there is no such order.
+func (s *Shop) queueLoad(b *pgx.Batch, userID, orderID int64, o *Order) {
+	b.Queue(`SELECT `+orderColumns+` FROM orders WHERE id = $1 AND ($2 = 0 OR user_id = $2) AND deleted_at IS NULL`, orderID, userID).
+		QueryRow(func(row pgx.Row) error {
+			var err error
+			*o, err = scanOrder(row)
+			if errors.Is(err, pgx.ErrNoRows) {
+				return ErrNotFound
+			}
+			if err != nil {
+				return fmt.Errorf("load order %d: %w", orderID, err)
+			}
+			return nil
+		})
+	b.Queue(orderLinesSQL, orderID).Query(func(rows pgx.Rows) error {
+		one := []Order{*o}
+		if err := s.scanLines(rows, one); err != nil {
+			return err
+		}
+		*o = one[0]
+		return nil
+	})
 }
 
 // Get returns one of the user's orders; another user's is ErrNotFound.
@@ -235,9 +273,14 @@ func (s *Shop) List(ctx context.Context, userID, beforeID int64, limit int) ([]O
 	return out, s.withLines(ctx, s.pool, out)
 }
 
+// lockOrderSQL reads and locks an order row for a status change.
+func lockOrderSQL(where string) string {
+	return `SELECT ` + orderColumns + ` FROM orders WHERE ` + where + ` AND deleted_at IS NULL FOR UPDATE`
+}
+
 // lockOrder locks an order row for a status change.
 func lockOrder(ctx context.Context, tx pgx.Tx, where string, arg any) (Order, error) {
-	o, err := scanOrder(tx.QueryRow(ctx, `SELECT `+orderColumns+` FROM orders WHERE `+where+` AND deleted_at IS NULL FOR UPDATE`, arg))
+	o, err := scanOrder(tx.QueryRow(ctx, lockOrderSQL(where), arg))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Order{}, ErrNotFound
 	}

@@ -151,45 +151,89 @@ func Create(ctx context.Context, q Querier, t Transfer, pending bool) (Transfer,
 	if err := validate(t); err != nil {
 		return Transfer{}, false, err
 	}
+	var created bool
+	err := atomically(ctx, q, func(tx pgx.Tx) error {
+		var err error
+		t, created, err = create(ctx, tx, t, pending)
+		return err
+	})
+	if err != nil {
+		return Transfer{}, false, err
+	}
+	return t, created, nil
+}
+
+// create is Create without the savepoint, for transfers no CHECK can refuse (a credit
+// to a user from a system account): one statement, so atomic on its own, and one round
+// trip where Create takes three. A failure of it aborts the caller's transaction.
+func create(ctx context.Context, q Querier, t Transfer, pending bool) (Transfer, bool, error) {
+	if err := validate(t); err != nil {
+		return Transfer{}, false, err
+	}
 	t.Status = StatusPosted
 	pend, post := int64(0), t.Amount
 	if pending {
 		t.Status = StatusPending
 		pend, post = t.Amount, 0
 	}
-	created := false
-	err := atomically(ctx, q, func(tx pgx.Tx) error {
-		// The transfer goes in before the accounts are locked: a replay then returns
-		// without touching the (hot) account rows, and a concurrent first attempt with
-		// the same client id makes this insert wait for its outcome.
-		err := tx.QueryRow(ctx, `
+	// The transfer goes in first: a replay (no row from the insert) then leaves the
+	// (hot) account rows alone, and a concurrent first attempt with the same client id
+	// makes the insert wait for its outcome. The accounts are then locked in id order,
+	// so two transfers between the same accounts never deadlock; NO KEY UPDATE rather
+	// than UPDATE because the new transfer's foreign keys hold KEY SHARE locks on these
+	// rows, which FOR UPDATE would conflict with.
+	var moved int64
+	err := q.QueryRow(ctx, `
+		WITH t AS (
 			INSERT INTO points_transfers (client_id, debit_account_id, credit_account_id, amount, status, kind, ref)
 			VALUES ($1, $2, $3, $4, $5, $6, $7)
 			ON CONFLICT (client_id) DO NOTHING
-			RETURNING id, created_at`,
-			t.ClientID, t.DebitAccountID, t.CreditAccountID, t.Amount, t.Status, t.Kind, t.Ref,
-		).Scan(&t.ID, &t.CreatedAt)
-		if errors.Is(err, pgx.ErrNoRows) {
-			prev, err := byClientID(ctx, tx, t.ClientID)
-			if err != nil {
-				return err
-			}
-			if prev.DebitAccountID != t.DebitAccountID || prev.CreditAccountID != t.CreditAccountID || prev.Amount != t.Amount {
-				return fmt.Errorf("transfer %q: %w", t.ClientID, ErrClientIDReused)
-			}
-			t = prev
-			return nil
-		}
+			RETURNING id, created_at
+		), locked AS MATERIALIZED (
+			SELECT id FROM points_accounts WHERE id IN ($2, $3) AND EXISTS (SELECT 1 FROM t) ORDER BY id FOR NO KEY UPDATE
+		), moved AS (
+			UPDATE points_accounts a SET
+				debits_pending  = a.debits_pending  + CASE WHEN a.id = $2 THEN $8::bigint ELSE 0 END,
+				debits_posted   = a.debits_posted   + CASE WHEN a.id = $2 THEN $9::bigint ELSE 0 END,
+				credits_pending = a.credits_pending + CASE WHEN a.id = $3 THEN $8::bigint ELSE 0 END,
+				credits_posted  = a.credits_posted  + CASE WHEN a.id = $3 THEN $9::bigint ELSE 0 END
+			FROM locked WHERE a.id = locked.id
+			RETURNING a.id
+		)
+		SELECT t.id, t.created_at, (SELECT count(*) FROM moved) FROM t`,
+		t.ClientID, t.DebitAccountID, t.CreditAccountID, t.Amount, t.Status, t.Kind, t.Ref, pend, post,
+	).Scan(&t.ID, &t.CreatedAt, &moved)
+	if errors.Is(err, pgx.ErrNoRows) {
+		prev, err := byClientID(ctx, q, t.ClientID)
 		if err != nil {
-			return fmt.Errorf("insert transfer %q: %w", t.ClientID, err)
+			return Transfer{}, false, err
 		}
-		created = true
-		return move(ctx, tx, t.DebitAccountID, t.CreditAccountID, pend, post)
-	})
-	if err != nil {
-		return Transfer{}, false, err
+		if prev.DebitAccountID != t.DebitAccountID || prev.CreditAccountID != t.CreditAccountID || prev.Amount != t.Amount {
+			return Transfer{}, false, fmt.Errorf("transfer %q: %w", t.ClientID, ErrClientIDReused)
+		}
+		return prev, false, nil
 	}
-	return t, created, nil
+	if err := balanceError(err, t.DebitAccountID, t.CreditAccountID); err != nil {
+		return Transfer{}, false, fmt.Errorf("transfer %q: %w", t.ClientID, err)
+	}
+	if moved != 2 {
+		// a missing account fails the foreign key first; this is a guard for the statement itself
+		return Transfer{}, false, fmt.Errorf("transfer %q: moved %d of 2 accounts", t.ClientID, moved)
+	}
+	return t, true, nil
+}
+
+// balanceError is err of a statement moving points from debit to credit, with a
+// refused debit (the balance CHECK) as ErrInsufficient.
+func balanceError(err error, debit, credit int64) error {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && pe.Code == "23514" && pe.TableName == "points_accounts" {
+		return fmt.Errorf("debit account %d: %w", debit, ErrInsufficient)
+	}
+	if err != nil {
+		return fmt.Errorf("update accounts %d and %d: %w", debit, credit, err)
+	}
+	return nil
 }
 
 func byClientID(ctx context.Context, q Querier, clientID string) (Transfer, error) {
@@ -205,10 +249,7 @@ func byClientID(ctx context.Context, q Querier, clientID string) (Transfer, erro
 }
 
 // move adds pend to the pending and post to the posted totals of both accounts, debits
-// on one and credits on the other. Both rows are locked in id order first, so two
-// transfers between the same accounts never deadlock; NO KEY UPDATE rather than UPDATE
-// because the new transfer's foreign keys hold KEY SHARE locks on these rows, which FOR
-// UPDATE would conflict with (two concurrent transfers would deadlock on them).
+// on one and credits on the other, locking both rows in id order first as create does.
 func move(ctx context.Context, tx pgx.Tx, debit, credit, pend, post int64) error {
 	tag, err := tx.Exec(ctx, `
 		WITH locked AS MATERIALIZED (
@@ -220,12 +261,8 @@ func move(ctx context.Context, tx pgx.Tx, debit, credit, pend, post int64) error
 			credits_pending = a.credits_pending + CASE WHEN a.id = $2 THEN $3::bigint ELSE 0 END,
 			credits_posted  = a.credits_posted  + CASE WHEN a.id = $2 THEN $4::bigint ELSE 0 END
 		FROM locked WHERE a.id = locked.id`, debit, credit, pend, post)
-	var pe *pgconn.PgError
-	if errors.As(err, &pe) && pe.Code == "23514" && pe.TableName == "points_accounts" {
-		return fmt.Errorf("debit account %d: %w", debit, ErrInsufficient)
-	}
-	if err != nil {
-		return fmt.Errorf("update accounts %d and %d: %w", debit, credit, err)
+	if err := balanceError(err, debit, credit); err != nil {
+		return err
 	}
 	if tag.RowsAffected() != 2 {
 		return fmt.Errorf("update accounts %d and %d: %d of 2 exist", debit, credit, tag.RowsAffected())

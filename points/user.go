@@ -37,7 +37,8 @@ func AwardVia(ctx context.Context, q Querier, userID, via int64, r Rule, ref str
 	if err != nil {
 		return 0, err
 	}
-	_, _, err = Create(ctx, q, Transfer{
+	// No savepoint: an award debits the issuance account, which no CHECK limits.
+	_, _, err = create(ctx, q, Transfer{
 		ClientID:        "award:" + string(r) + ":" + ref,
 		DebitAccountID:  issuance,
 		CreditAccountID: user,

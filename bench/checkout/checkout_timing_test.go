@@ -24,7 +24,9 @@ import (
 	"github.com/luffy-edu/luffy/storage/pgtest"
 )
 
-const clients = 32
+// clients is 32, as the issue asks; CHECKOUT_CLIENTS=1 measures the flow's latency
+// without contention (pgbench then runs with one client too).
+var clients = 32
 
 // BenchmarkCheckout runs the checkout flow at 32 concurrent clients: each creates an
 // order for one course, the gateway's signed callback pays it (payment recorded,
@@ -62,7 +64,7 @@ func BenchmarkCheckout(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	pcfg.MaxConns = clients
+	pcfg.MaxConns = int32(clients)
 	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
 	if err != nil {
 		b.Fatal(err)
@@ -150,4 +152,10 @@ func pgbench(b *testing.B, url string, d time.Duration) float64 {
 	}
 	tps, _ := strconv.ParseFloat(m[1], 64)
 	return tps
+}
+
+func init() {
+	if v := os.Getenv("CHECKOUT_CLIENTS"); v != "" {
+		clients, _ = strconv.Atoi(v)
+	}
 }
