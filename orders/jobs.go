@@ -8,6 +8,9 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
+
+	"github.com/luffy-edu/luffy/notify"
+	"github.com/luffy-edu/luffy/paysim"
 )
 
 // ExpireOrderArgs is the job that closes an order nobody paid in time. It is inserted
@@ -32,6 +35,37 @@ type SweepArgs struct{}
 
 // Kind names the job in river.
 func (SweepArgs) Kind() string { return "shop_sweep" }
+
+// RefundLateArgs is the job that gives back a payment that arrived for an order already
+// closed (or paid by another trade). It is inserted with the payment's event.
+type RefundLateArgs struct {
+	EventID     string `json:"event_id"`
+	OrderNumber string `json:"order_number"`
+	TradeNo     string `json:"trade_no"`
+	AmountFen   int64  `json:"amount_fen"`
+	UserID      int64  `json:"user_id"`
+}
+
+// Kind names the job in river.
+func (RefundLateArgs) Kind() string { return "order_refund_late" }
+
+type refundLateWorker struct {
+	river.WorkerDefaults[RefundLateArgs]
+	shop *Shop
+}
+
+// Work asks the gateway for the refund (idempotent by the refund id, so a retried job
+// refunds once) and tells the buyer.
+func (w *refundLateWorker) Work(ctx context.Context, job *river.Job[RefundLateArgs]) error {
+	a := job.Args
+	if err := w.shop.gatewayRefund(ctx, paysim.RefundRequest{RefundID: "late:" + a.EventID, OrderNumber: a.OrderNumber, TradeNo: a.TradeNo, AmountFen: a.AmountFen}); err != nil {
+		return err // river retries with backoff
+	}
+	return notify.Send(ctx, w.shop.pool, a.UserID, notify.KindRefund, "Payment refunded",
+		fmt.Sprintf("Your payment of %s for closed order %s was refunded.", yuan(a.AmountFen), a.OrderNumber),
+		map[string]any{"order_number": a.OrderNumber, "trade_no": a.TradeNo, "amount_fen": a.AmountFen},
+		"refunded:"+a.EventID)
+}
 
 type expireWorker struct {
 	river.WorkerDefaults[ExpireOrderArgs]
@@ -77,6 +111,7 @@ func RegisterWorkers(w *river.Workers, s *Shop) {
 	river.AddWorker(w, &expireWorker{shop: s})
 	river.AddWorker(w, &reconcileWorker{shop: s})
 	river.AddWorker(w, &sweepWorker{shop: s})
+	river.AddWorker(w, &refundLateWorker{shop: s})
 }
 
 // PeriodicJobs are the shop's timers: reconciliation every minute, the sweep every five.

@@ -123,7 +123,10 @@ func (s *Shop) applyPayment(ctx context.Context, tx pgx.Tx, ev paymentEvent, o O
 			return OutcomeDuplicate, nil // the same trade under a new event id
 		}
 		// The money arrived for an order that was closed (or paid by another trade):
-		// it stays as it is and the buyer is owed a refund.
+		// it stays as it is, and a job gives the money back.
+		if _, err := s.enq.InsertTx(ctx, tx, RefundLateArgs{EventID: ev.EventID, OrderNumber: o.Number, TradeNo: ev.TradeNo, AmountFen: ev.AmountFen, UserID: o.userID}, nil); err != nil {
+			return "", fmt.Errorf("schedule refund of late payment %q: %w", ev.EventID, err)
+		}
 		err := notify.Queue(final, o.userID, notify.KindRefund, "Payment received for a closed order",
 			fmt.Sprintf("Order %s was %s before your payment of %s arrived; the payment will be refunded.", o.Number, o.Status, yuan(ev.AmountFen)),
 			map[string]any{"order_id": o.ID, "order_number": o.Number, "trade_no": ev.TradeNo, "amount_fen": ev.AmountFen},

@@ -29,6 +29,7 @@ const (
 	tutorSubPrefix      = "/api/v1/tutor/submissions/"
 	tutorQPrefix        = "/api/v1/tutor/questions/"
 	adminTutorPrefix    = "/api/v1/admin/course-tutors/"
+	adminOrdersPrefix   = "/api/v1/admin/orders/"
 	maxHomeworkFiles    = 10
 )
 
@@ -175,6 +176,14 @@ func (s *Server) dispatchCommerce(ctx *fasthttp.RequestCtx, path []byte) (route,
 			return routeTutor, true
 		}
 	}
+	if rest, ok := cutPrefix(path, adminOrdersPrefix); ok {
+		if id, ok := bytes.CutSuffix(rest, []byte("/refund")); ok {
+			if s.allow(ctx, "POST", methodPost) {
+				s.serveRefund(ctx, parseIDBytes(id))
+			}
+			return routeAdminCommerce, true
+		}
+	}
 	if rest, ok := cutPrefix(path, adminTutorPrefix); ok {
 		if s.allow(ctx, "PUT", methodPut) {
 			s.serveAssignTutor(ctx, parseIDBytes(rest))
@@ -309,6 +318,35 @@ func (s *Server) serveCancelOrder(ctx *fasthttp.RequestCtx, id int64) {
 		return
 	}
 	o, err := s.shop.Cancel(s.dbctx(ctx), u.ID, id)
+	if err != nil {
+		s.fail(ctx, err)
+		return
+	}
+	writeJSON(ctx, fasthttp.StatusOK, o)
+}
+
+// serveRefund returns a paid order's money (admin only): the gateway refunds the trade,
+// the courses are revoked and the points settled back.
+func (s *Server) serveRefund(ctx *fasthttp.RequestCtx, id int64) {
+	if _, ok := s.user(ctx, accounts.RoleAdmin); !ok {
+		return
+	}
+	var in struct {
+		Reason string `json:"reason"`
+	}
+	if err := decodeJSON(ctx, &in); err != nil {
+		s.fail(ctx, err)
+		return
+	}
+	if in.Reason == "" || len(in.Reason) > 500 {
+		writeError(ctx, errf(fasthttp.StatusBadRequest, "invalid_reason", "reason must be 1 to 500 characters"))
+		return
+	}
+	if id <= 0 {
+		writeError(ctx, errNoSuchRecord)
+		return
+	}
+	o, err := s.shop.Refund(s.dbctx(ctx), id, in.Reason)
 	if err != nil {
 		s.fail(ctx, err)
 		return
@@ -695,6 +733,8 @@ func classifyCommerce(err error) *apiError {
 		return errf(fasthttp.StatusUnprocessableEntity, "client_id_reused", "%s", err.Error())
 	case errors.Is(err, orders.ErrBadSignature):
 		return errf(fasthttp.StatusUnauthorized, "bad_signature", "%s", err.Error())
+	case errors.Is(err, orders.ErrGateway):
+		return errf(fasthttp.StatusBadGateway, "gateway_error", "the payment gateway did not refund: try again later")
 	case errors.Is(err, orders.ErrEmpty):
 		return errf(fasthttp.StatusBadRequest, "empty_order", "%s", err.Error())
 	case errors.Is(err, learning.ErrForbidden):

@@ -165,6 +165,40 @@ func TestCheckoutThroughHTTP(t *testing.T) {
 	if rep, err := points.Verify(ctx, o.db.Pool); err != nil || len(rep.Problems) > 0 {
 		t.Errorf("ledger after checkout: %+v %v", rep, err)
 	}
+
+	// Refunds are the admin's: the buyer cannot refund, nor can anyone without a reason.
+	admin := o.login(t, "admin")
+	refund := fmt.Sprintf("%s/api/v1/admin/orders/%d/refund", o.base, ord.ID)
+	if r := do(t, "POST", refund, buyer, map[string]string{"reason": "mine"}); r.status != 403 {
+		t.Errorf("the buyer refunds: %d %s", r.status, r.body)
+	}
+	if r := do(t, "POST", refund, admin, map[string]string{}); r.status != 400 || r.errorCode() != "invalid_reason" {
+		t.Errorf("refund without a reason: %d %s", r.status, r.body)
+	}
+	if r := do(t, "POST", fmt.Sprintf("%s/api/v1/admin/orders/%d/refund", o.base, ord.ID+999), admin, map[string]string{"reason": "x"}); r.status != 404 {
+		t.Errorf("refund of a missing order: %d %s", r.status, r.body)
+	}
+	r = do(t, "POST", refund, admin, map[string]string{"reason": "course cancelled"})
+	var refunded orderJSON
+	r.json(t, &refunded)
+	if r.status != 200 || refunded.Status != "refunded" {
+		t.Fatalf("refund: %d %s", r.status, r.body)
+	}
+	if r := do(t, "POST", refund, admin, map[string]string{"reason": "again"}); r.status != 409 || r.errorCode() != "not_pending" {
+		t.Errorf("second refund: %d %s", r.status, r.body)
+	}
+	do(t, "GET", o.base+"/api/v1/points", buyer, nil).json(t, &bal)
+	if want := points.RuleAmount(points.RuleSignup, 0); bal.Available != want {
+		t.Errorf("buyer's points after the refund %d, want the purchase points taken back: %d", bal.Available, want)
+	}
+	var active bool
+	o.db.Pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM enrollments e JOIN users u ON u.id = e.user_id WHERE u.username = 'buyer' AND e.course_id = $1 AND e.status = 'active')`, course).Scan(&active)
+	if active {
+		t.Error("refunded, but the course is still the buyer's")
+	}
+	if rep, err := points.Verify(ctx, o.db.Pool); err != nil || len(rep.Problems) > 0 {
+		t.Errorf("ledger after the refund: %+v %v", rep, err)
+	}
 }
 
 // TestHomeworkAndQuestionsThroughHTTP: an enrolled student submits homework, the

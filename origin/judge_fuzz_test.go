@@ -50,6 +50,7 @@ func FuzzJudgeRequest(f *testing.F) {
 		{1, "POST", "/api/v1/questions", `{"lesson_id":1,"title":"t","body":"b"}`},
 		{2, "POST", "/api/v1/tutor/submissions/1/grade", `{"score":50,"rubric":[{"criterion":"a","points":3,"max":2}]}`},
 		{2, "POST", "/api/v1/admin/coupons", `{"code":"SAVE10","kind":"fixed","amount_fen":1000,"valid_until":"2030-01-01T00:00:00Z"}`},
+		{2, "POST", "/api/v1/admin/orders/1/refund", `{"reason":"r"}`},
 	} {
 		f.Add(seed.who, seed.method, seed.path, []byte(seed.body))
 	}

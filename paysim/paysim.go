@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -58,6 +59,19 @@ type Trade struct {
 	TradeNo     string    `json:"trade_no,omitempty"`
 	AmountFen   int64     `json:"amount_fen,omitempty"`
 	PaidAt      time.Time `json:"paid_at,omitzero"`
+	// RefundID and RefundedAt are set once the trade is refunded (status "refunded").
+	RefundID   string    `json:"refund_id,omitempty"`
+	RefundedAt time.Time `json:"refunded_at,omitzero"`
+}
+
+// RefundRequest is the body of POST /api/refunds, signed like a callback (the
+// X-Luffy-Signature header is the HMAC of the raw body). The simulator refunds a trade
+// whole; RefundID makes the request idempotent.
+type RefundRequest struct {
+	RefundID    string `json:"refund_id"`
+	OrderNumber string `json:"order_number"`
+	TradeNo     string `json:"trade_no"`
+	AmountFen   int64  `json:"amount_fen"`
 }
 
 // Callback is the body of the notification the simulator posts.
@@ -109,6 +123,7 @@ func New(cfg Config) *Server {
 	s.base, s.stop = context.WithCancel(context.Background())
 	s.mux.HandleFunc("POST /pay/{number}", s.pay)
 	s.mux.HandleFunc("GET /api/trades/{number}", s.trade)
+	s.mux.HandleFunc("POST /api/refunds", s.refund)
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
 	return s
 }
@@ -303,4 +318,42 @@ func (s *Server) trade(w http.ResponseWriter, r *http.Request) {
 		tr = Trade{Status: "unpaid", OrderNumber: number}
 	}
 	writeJSON(w, http.StatusOK, tr)
+}
+
+// refund returns a paid trade's money. The same refund id answers the same refund again;
+// a trade refunded under another id, a trade that does not match, or a bad signature
+// is refused.
+func (s *Server) refund(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<16))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "bad_body", "the body could not be read")
+		return
+	}
+	sig, err := hex.DecodeString(r.Header.Get(SignatureHeader))
+	want, _ := hex.DecodeString(Sign(s.cfg.Secret, body))
+	if err != nil || !hmac.Equal(sig, want) {
+		writeError(w, http.StatusUnauthorized, "bad_signature", "the refund request's signature does not match its body")
+		return
+	}
+	var req RefundRequest
+	if err := json.Unmarshal(body, &req); err != nil || req.RefundID == "" || req.OrderNumber == "" {
+		writeError(w, http.StatusBadRequest, "bad_request", "refund_id and order_number are required")
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t, ok := s.trades[req.OrderNumber]
+	switch {
+	case !ok:
+		writeError(w, http.StatusNotFound, "no_trade", "no payment was taken for this order")
+	case t.TradeNo != req.TradeNo || t.AmountFen != req.AmountFen:
+		writeError(w, http.StatusConflict, "trade_mismatch", "the trade number or amount is not the trade's")
+	case t.Status == "refunded" && t.RefundID != req.RefundID:
+		writeError(w, http.StatusConflict, "already_refunded", "this trade was refunded by another request")
+	default:
+		if t.Status != "refunded" {
+			t.Status, t.RefundID, t.RefundedAt = "refunded", req.RefundID, time.Now().UTC()
+		}
+		writeJSON(w, http.StatusOK, *t)
+	}
 }

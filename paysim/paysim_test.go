@@ -1,6 +1,7 @@
 package paysim
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -142,5 +143,54 @@ func TestPayMisbehavesOnRequest(t *testing.T) {
 	}
 	if tr := trade(t, base, "DROP"); tr.Status != "paid" {
 		t.Fatalf("dropped callback's trade: %+v", tr)
+	}
+}
+
+func TestRefundIsSignedAndIdempotent(t *testing.T) {
+	_, base := start(t, &origin{})
+	_, tr := post(t, base+"/pay/N7?amount_fen=500&sig="+PaySignature(DefaultSecret, "N7", 500))
+	refund := func(r RefundRequest, secret string) (int, Trade) {
+		t.Helper()
+		body, _ := json.Marshal(r)
+		req, _ := http.NewRequest(http.MethodPost, base+"/api/refunds", bytes.NewReader(body))
+		req.Header.Set(SignatureHeader, Sign(secret, body))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out Trade
+		json.NewDecoder(resp.Body).Decode(&out)
+		return resp.StatusCode, out
+	}
+	ok := RefundRequest{RefundID: "r1", OrderNumber: "N7", TradeNo: tr.TradeNo, AmountFen: 500}
+	for _, c := range []struct {
+		name   string
+		req    RefundRequest
+		secret string
+		want   int
+	}{
+		{"forged", ok, "not-the-secret", http.StatusUnauthorized},
+		{"no refund id", RefundRequest{OrderNumber: "N7", TradeNo: tr.TradeNo, AmountFen: 500}, DefaultSecret, http.StatusBadRequest},
+		{"unknown order", RefundRequest{RefundID: "r1", OrderNumber: "N8", TradeNo: tr.TradeNo, AmountFen: 500}, DefaultSecret, http.StatusNotFound},
+		{"other amount", RefundRequest{RefundID: "r1", OrderNumber: "N7", TradeNo: tr.TradeNo, AmountFen: 600}, DefaultSecret, http.StatusConflict},
+		{"other trade", RefundRequest{RefundID: "r1", OrderNumber: "N7", TradeNo: "T0", AmountFen: 500}, DefaultSecret, http.StatusConflict},
+	} {
+		if code, _ := refund(c.req, c.secret); code != c.want {
+			t.Errorf("%s: %d, want %d", c.name, code, c.want)
+		}
+	}
+	if q := trade(t, base, "N7"); q.Status != "paid" {
+		t.Fatalf("refused refunds changed the trade: %+v", q)
+	}
+	code, first := refund(ok, DefaultSecret)
+	if code != http.StatusOK || first.Status != "refunded" || first.RefundID != "r1" {
+		t.Fatalf("refund: %d %+v", code, first)
+	}
+	if code, again := refund(ok, DefaultSecret); code != http.StatusOK || again.RefundedAt != first.RefundedAt {
+		t.Fatalf("the same refund again: %d %+v, first %+v", code, again, first)
+	}
+	if code, _ := refund(RefundRequest{RefundID: "r2", OrderNumber: "N7", TradeNo: tr.TradeNo, AmountFen: 500}, DefaultSecret); code != http.StatusConflict {
+		t.Fatalf("a second refund of the trade: %d, want 409", code)
 	}
 }

@@ -140,3 +140,50 @@ func History(ctx context.Context, q Querier, userID, beforeID int64, limit int) 
 	}
 	return entries, nil
 }
+
+// Return gives a user back points they spent (an order's points, when the order is
+// refunded): a posted transfer from the spent account, idempotent by clientID.
+func Return(ctx context.Context, q Querier, userID, amount int64, clientID, kind, ref string) (Transfer, error) {
+	user, spent, err := userAndSystem(ctx, q, userID, SpentAccount)
+	if err != nil {
+		return Transfer{}, err
+	}
+	// A credit to the user: no CHECK can refuse it, so no savepoint (see create).
+	t, _, err := create(ctx, q, Transfer{ClientID: clientID, DebitAccountID: spent, CreditAccountID: user, Amount: amount, Kind: kind, Ref: ref}, false)
+	if err != nil {
+		return Transfer{}, fmt.Errorf("return %d points to user %d: %w", amount, userID, err)
+	}
+	return t, nil
+}
+
+// Reclaim takes back up to upTo points awarded to a user (an order's purchase points,
+// when the order is refunded) into the issuance account: as many as the user still has
+// available, since points already spent cannot be unspent and a balance never goes
+// negative. It returns the points taken; after a call that took some, a repeated call
+// with the same clientID takes nothing more and returns that amount. q must be a
+// transaction: the
+// account row stays locked from the balance read to the transfer.
+func Reclaim(ctx context.Context, q Querier, userID, upTo int64, clientID, kind, ref string) (int64, error) {
+	if prev, err := byClientID(ctx, q, clientID); err == nil {
+		return prev.Amount, nil
+	} else if !errors.Is(err, pgx.ErrNoRows) {
+		return 0, err
+	}
+	user, issuance, err := userAndSystem(ctx, q, userID, IssuanceAccount)
+	if err != nil {
+		return 0, err
+	}
+	var available int64
+	if err := q.QueryRow(ctx, `SELECT credits_posted - debits_posted - debits_pending FROM points_accounts WHERE id = $1 FOR NO KEY UPDATE`,
+		user).Scan(&available); err != nil {
+		return 0, fmt.Errorf("lock account of user %d: %w", userID, err)
+	}
+	take := min(upTo, available)
+	if take <= 0 {
+		return 0, nil
+	}
+	if _, _, err := Create(ctx, q, Transfer{ClientID: clientID, DebitAccountID: user, CreditAccountID: issuance, Amount: take, Kind: kind, Ref: ref}, false); err != nil {
+		return 0, fmt.Errorf("reclaim %d points of user %d: %w", take, userID, err)
+	}
+	return take, nil
+}

@@ -1,0 +1,233 @@
+package orders
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/riverqueue/river"
+
+	"github.com/luffy-edu/luffy/jobs"
+	"github.com/luffy-edu/luffy/paysim"
+	"github.com/luffy-edu/luffy/points"
+)
+
+// payWithSim starts the simulator delivering callbacks to e's shop, and returns a
+// function that pays an order through its pay URL and waits until it is paid.
+func payWithSim(t *testing.T) (*env, *paysim.Server, func(o Order)) {
+	t.Helper()
+	var shop atomic.Pointer[Shop]
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if _, err := shop.Load().HandleCallback(r.Context(), body, r.Header.Get(paysim.SignatureHeader)); err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+		}
+	}))
+	t.Cleanup(origin.Close)
+	sim := paysim.New(paysim.Config{Listen: "127.0.0.1:0", CallbackURL: origin.URL})
+	if err := sim.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sim.Stop(context.Background()) })
+	e := newEnv(t, Config{GatewayURL: "http://" + sim.Addr()})
+	shop.Store(e.shop)
+	return e, sim, func(o Order) {
+		t.Helper()
+		resp, err := http.Post(o.PayURL, "", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("pay %s: %s", o.Number, resp.Status)
+		}
+		waitFor(t, func() bool { return e.status(t, o.ID) == StatusPaid })
+	}
+}
+
+func verifyLedger(t *testing.T, e *env) {
+	t.Helper()
+	r, err := points.Verify(context.Background(), e.pool)
+	if err != nil || len(r.Problems) > 0 {
+		t.Fatalf("ledger: %v %v", r.Problems, err)
+	}
+}
+
+// A refund goes through the gateway once, then undoes the payment: courses revoked,
+// points paid with returned, points earned taken back, buyer told.
+func TestRefundUndoesThePayment(t *testing.T) {
+	e, sim, pay := payWithSim(t)
+	ctx := context.Background()
+	u := e.user(t)
+	e.grant(t, u, 1000)
+	item := e.course(t, 4900, 0)
+	o := e.create(t, u, CreateRequest{Items: []Item{item}, Points: 1000})
+	pay(o)
+	earned := points.RuleAmount(points.RulePurchase, o.AmountFen)
+	if b := e.balance(t, u); b.Available != earned {
+		t.Fatalf("after paying: %d points available, want the %d earned", b.Available, earned)
+	}
+	if ok, _ := NewEnrollments(e.pool).Active(ctx, u, item.CourseID); !ok {
+		t.Fatal("no enrollment after paying")
+	}
+
+	if _, err := e.shop.Refund(ctx, o.ID+1000, "no such order"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("refund of a missing order: %v", err)
+	}
+	r, err := e.shop.Refund(ctx, o.ID, "asked by the buyer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Status != StatusRefunded || r.ClosedAt == nil {
+		t.Fatalf("refunded order: status %s, closed %v", r.Status, r.ClosedAt)
+	}
+	if ok, _ := NewEnrollments(e.pool).Active(ctx, u, item.CourseID); ok {
+		t.Fatal("the refunded course is still playable")
+	}
+	if b := e.balance(t, u); b.Available != 1000 || b.Pending != 0 {
+		t.Fatalf("after the refund: %+v, want the 1000 points paid with back and the %d earned taken", b, earned)
+	}
+	if n := e.count(t, `SELECT count(*) FROM notifications WHERE user_id = $1 AND kind = 'refund'`, u); n != 1 {
+		t.Fatalf("%d refund notices", n)
+	}
+	tr := gatewayTrade(t, sim, o.Number)
+	if tr.Status != "refunded" || tr.RefundID == "" {
+		t.Fatalf("gateway trade after the refund: %+v", tr)
+	}
+	if _, err := e.shop.Refund(ctx, o.ID, "again"); !errors.Is(err, ErrNotPending) {
+		t.Fatalf("second refund: %v, want ErrNotPending", err)
+	}
+	pending := e.create(t, u, CreateRequest{Items: []Item{e.course(t, 100, 0)}})
+	if _, err := e.shop.Refund(ctx, pending.ID, "unpaid"); !errors.Is(err, ErrNotPending) {
+		t.Fatalf("refund of a pending order: %v, want ErrNotPending", err)
+	}
+	verifyLedger(t, e)
+}
+
+// Points earned and already spent cannot be taken back; the balance never goes negative.
+func TestRefundAfterTheEarnedPointsWereSpent(t *testing.T) {
+	e, _, pay := payWithSim(t)
+	ctx := context.Background()
+	u := e.user(t)
+	o := e.create(t, u, CreateRequest{Items: []Item{e.course(t, 9900, 0)}})
+	pay(o)
+	earned := points.RuleAmount(points.RulePurchase, o.AmountFen)
+	if _, err := points.Spend(ctx, e.pool, u, earned-1, "spend-all-but-one", "test", "test"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.shop.Refund(ctx, o.ID, "test"); err != nil {
+		t.Fatal(err)
+	}
+	if b := e.balance(t, u); b.Available != 0 || b.Posted != 0 {
+		t.Fatalf("after the refund: %+v, want the last point taken and nothing below zero", b)
+	}
+	verifyLedger(t, e)
+}
+
+// Eight admins refunding one order at once: one refund, one return of points.
+func TestConcurrentRefundsRefundOnce(t *testing.T) {
+	e, _, pay := payWithSim(t)
+	ctx := context.Background()
+	u := e.user(t)
+	e.grant(t, u, 500)
+	o := e.create(t, u, CreateRequest{Items: []Item{e.course(t, 4900, 0)}, Points: 500})
+	pay(o)
+	errs := all(8, func(int) error {
+		_, err := e.shop.Refund(ctx, o.ID, "race")
+		return err
+	})
+	ok, notPaid, other := countErrs(errs, ErrNotPending)
+	if ok != 1 || notPaid != 7 || other != nil {
+		t.Fatalf("8 concurrent refunds: %d done, %d refused as not paid, other error %v", ok, notPaid, other)
+	}
+	if b := e.balance(t, u); b.Available != 500 {
+		t.Fatalf("after the refund: %+v, want the 500 points back once", b)
+	}
+	if n := e.count(t, `SELECT count(*) FROM points_transfers WHERE kind = 'refund'`); n != 2 {
+		t.Fatalf("%d refund transfers, want 2 (points returned, points earned taken)", n)
+	}
+	verifyLedger(t, e)
+}
+
+// With the gateway down nothing changes, and a retry once it is back refunds.
+func TestRefundWithTheGatewayDown(t *testing.T) {
+	e, sim, pay := payWithSim(t)
+	ctx := context.Background()
+	u := e.user(t)
+	o := e.create(t, u, CreateRequest{Items: []Item{e.course(t, 4900, 0)}})
+	pay(o)
+	down := NewShop(e.pool, e.shop.enq, Config{GatewayURL: "http://127.0.0.1:1"})
+	if _, err := down.Refund(ctx, o.ID, "gateway down"); !errors.Is(err, ErrGateway) {
+		t.Fatalf("refund with the gateway down: %v, want ErrGateway", err)
+	}
+	if s := e.status(t, o.ID); s != StatusPaid {
+		t.Fatalf("order %s after a failed refund", s)
+	}
+	if _, err := e.shop.Refund(ctx, o.ID, "retry"); err != nil {
+		t.Fatal(err)
+	}
+	if tr := gatewayTrade(t, sim, o.Number); tr.Status != "refunded" {
+		t.Fatalf("gateway trade: %+v", tr)
+	}
+}
+
+func gatewayTrade(t *testing.T, sim *paysim.Server, number string) paysim.Trade {
+	t.Helper()
+	resp, err := http.Get("http://" + sim.Addr() + "/api/trades/" + number)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var tr paysim.Trade
+	if err := json.NewDecoder(resp.Body).Decode(&tr); err != nil {
+		t.Fatal(err)
+	}
+	return tr
+}
+
+// Money that arrives for a closed order goes back by itself: the late callback inserts a
+// job that asks the gateway for the refund and tells the buyer.
+func TestLatePaymentIsRefundedByItsJob(t *testing.T) {
+	e, sim, _ := payWithSim(t)
+	ctx := context.Background()
+	late := &jobs.Late{}
+	e.shop.enq = late
+	workers := river.NewWorkers()
+	RegisterWorkers(workers, e.shop)
+	client, err := jobs.NewClient(e.pool, jobs.Config{Workers: 2}, workers, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	late.Set(client)
+	if err := client.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		client.Stop(ctx)
+	})
+	u := e.user(t)
+	o := e.create(t, u, CreateRequest{Items: []Item{e.course(t, 4900, 0)}})
+	if _, err := e.shop.Cancel(ctx, u, o.ID); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Post(o.PayURL, "", nil) // the buyer pays in a tab left open
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	waitFor(t, func() bool { return gatewayTrade(t, sim, o.Number).Status == "refunded" })
+	waitFor(t, func() bool {
+		return e.count(t, `SELECT count(*) FROM notifications WHERE user_id = $1 AND title = 'Payment refunded'`, u) == 1
+	})
+	if s := e.status(t, o.ID); s != StatusCancelled {
+		t.Fatalf("order %s after a late payment", s)
+	}
+}
