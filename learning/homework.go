@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"mime"
 	"net/http"
 	"path"
@@ -447,4 +448,33 @@ func (s *Service) AssignTutor(ctx context.Context, courseID, tutorID int64) erro
 		return ErrNotFound
 	}
 	return nil
+}
+
+// File opens a stored file of a submission for reading. The student who submitted it,
+// the course's assigned tutor and admins may read it; anyone else gets ErrNotFound, so
+// that file ids reveal nothing. The caller closes the reader.
+func (s *Service) File(ctx context.Context, userID int64, isAdmin bool, fileID int64) (Attachment, io.ReadCloser, error) {
+	var a Attachment
+	var owner int64
+	var tutor *int64
+	err := s.pool.QueryRow(ctx, `
+		SELECT f.id, f.name, f.content_type, f.size, f.object_key, s.user_id, ct.tutor_id
+		FROM homework_files f JOIN homework_submissions s ON s.id = f.submission_id
+		LEFT JOIN course_tutors ct ON ct.course_id = s.course_id AND ct.deleted_at IS NULL
+		WHERE f.id = $1 AND f.deleted_at IS NULL AND s.deleted_at IS NULL`, fileID).
+		Scan(&a.ID, &a.Name, &a.ContentType, &a.Size, &a.ObjectKey, &owner, &tutor)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Attachment{}, nil, ErrNotFound
+	}
+	if err != nil {
+		return Attachment{}, nil, fmt.Errorf("find homework file %d: %w", fileID, err)
+	}
+	if !isAdmin && userID != owner && (tutor == nil || *tutor != userID) {
+		return Attachment{}, nil, ErrNotFound
+	}
+	obj, err := s.objects.GetObject(ctx, s.objects.Bucket, a.ObjectKey, minio.GetObjectOptions{})
+	if err != nil {
+		return Attachment{}, nil, fmt.Errorf("open homework file %d: %w", fileID, err)
+	}
+	return a, obj, nil
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"mime"
 	"mime/multipart"
 	"strconv"
 
@@ -137,6 +138,12 @@ func (s *Server) dispatchCommerce(ctx *fasthttp.RequestCtx, path []byte) (route,
 		}
 	}
 	if rest, ok := cutPrefix(path, homeworkPrefix); ok {
+		if id, ok := bytes.CutPrefix(rest, []byte("files/")); ok {
+			if s.allow(ctx, "GET", methodGet) {
+				s.serveHomeworkFile(ctx, parseIDBytes(id))
+			}
+			return routeHomework, true
+		}
 		if id, ok := bytes.CutSuffix(rest, []byte("/submissions")); ok {
 			if s.allow(ctx, "GET, POST", methodGet, methodPost) {
 				if string(ctx.Method()) == "POST" {
@@ -568,6 +575,29 @@ func (s *Server) serveTutorQueue(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	writeJSON(ctx, fasthttp.StatusOK, map[string]any{"items": list})
+}
+
+// serveHomeworkFile sends a submitted file to its student, the course's tutor or an
+// admin, as a download: never rendered inline, never sniffed into another type.
+func (s *Server) serveHomeworkFile(ctx *fasthttp.RequestCtx, fileID int64) {
+	u, ok := s.user(ctx)
+	if !ok {
+		return
+	}
+	if fileID <= 0 {
+		writeError(ctx, errNoSuchRecord)
+		return
+	}
+	a, body, err := s.learning.File(s.dbctx(ctx), u.ID, u.Role == accounts.RoleAdmin, fileID)
+	if err != nil {
+		s.fail(ctx, err)
+		return
+	}
+	ctx.SetContentType(a.ContentType)
+	ctx.Response.Header.Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": a.Name}))
+	ctx.Response.Header.Set("X-Content-Type-Options", "nosniff")
+	ctx.Response.Header.Set("Cache-Control", "private, no-store")
+	ctx.SetBodyStream(body, int(a.Size)) // fasthttp closes body when sent
 }
 
 func (s *Server) serveGrade(ctx *fasthttp.RequestCtx, submissionID int64) {

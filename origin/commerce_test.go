@@ -1,8 +1,10 @@
 package origin
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"mime/multipart"
 	"net"
 	"strings"
 	"testing"
@@ -255,6 +257,42 @@ func TestHomeworkAndQuestionsThroughHTTP(t *testing.T) {
 	do(t, "GET", o.base+"/api/v1/notifications", student, nil).json(t, &inbox)
 	if !strings.Contains(fmt.Sprint(inbox.Items), "grade") {
 		t.Errorf("no grade notification: %+v", inbox.Items)
+	}
+
+	// a second version with a file: the student, the tutor and admins download it; no
+	// one else learns it exists
+	var mp bytes.Buffer
+	w := multipart.NewWriter(&mp)
+	w.WriteField("text", "now with notes")
+	fw, _ := w.CreateFormFile("files", "notes.txt")
+	fw.Write([]byte("my working notes\n"))
+	w.Close()
+	r = do(t, "POST", hwPath, student, mp.Bytes(), "Content-Type", w.FormDataContentType())
+	var v2 struct {
+		Version int `json:"version"`
+		Files   []struct {
+			ID   int64  `json:"id"`
+			Name string `json:"name"`
+		} `json:"files"`
+	}
+	r.json(t, &v2)
+	if r.status != 201 || v2.Version != 2 || len(v2.Files) != 1 {
+		t.Fatalf("submit with a file: %d %s", r.status, r.body)
+	}
+	filePath := fmt.Sprintf("%s/api/v1/homework/files/%d", o.base, v2.Files[0].ID)
+	for who, token := range map[string]string{"student": student, "tutor": tutor, "admin": admin} {
+		r := do(t, "GET", filePath, token, nil)
+		if r.status != 200 || string(r.body) != "my working notes\n" || !strings.HasPrefix(r.header.Get("Content-Disposition"), "attachment") ||
+			r.header.Get("X-Content-Type-Options") != "nosniff" {
+			t.Errorf("%s downloads the file: %d %v %q", who, r.status, r.header, r.body)
+		}
+	}
+	do(t, "POST", o.base+"/api/v1/auth/register", "", map[string]string{"username": "nosy", "password": testPassword})
+	if r := do(t, "GET", filePath, o.login(t, "nosy"), nil); r.status != 404 {
+		t.Errorf("another student downloads the file: %d %s", r.status, r.body)
+	}
+	if r := do(t, "GET", filePath, "", nil); r.status != 401 {
+		t.Errorf("anonymous download: %d %s", r.status, r.body)
 	}
 
 	// questions: the course has a tutor now, so it is assigned; the tutor answers

@@ -51,6 +51,7 @@ func FuzzJudgeRequest(f *testing.F) {
 		{2, "POST", "/api/v1/tutor/submissions/1/grade", `{"score":50,"rubric":[{"criterion":"a","points":3,"max":2}]}`},
 		{2, "POST", "/api/v1/admin/coupons", `{"code":"SAVE10","kind":"fixed","amount_fen":1000,"valid_until":"2030-01-01T00:00:00Z"}`},
 		{2, "POST", "/api/v1/admin/orders/1/refund", `{"reason":"r"}`},
+		{1, "GET", "/api/v1/homework/files/1", ""},
 	} {
 		f.Add(seed.who, seed.method, seed.path, []byte(seed.body))
 	}
