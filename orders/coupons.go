@@ -235,13 +235,8 @@ func (s *Shop) BuyCouponWithPoints(ctx context.Context, userID, couponID int64, 
 }
 
 func userCoupon(ctx context.Context, q querier, userID, id int64) (UserCoupon, error) {
-	var uc UserCoupon
-	row := q.QueryRow(ctx, `SELECT u.id, u.user_id, u.coupon_id, u.status, u.created_at, `+prefixed("c.", couponColumns)+`
-		FROM user_coupons u JOIN coupons c ON c.id = u.coupon_id WHERE u.id = $1 AND u.user_id = $2 AND u.deleted_at IS NULL`, id, userID)
-	c := &uc.Coupon
-	err := row.Scan(&uc.ID, &uc.UserID, &uc.CouponID, &uc.Status, &uc.CreatedAt,
-		&c.ID, &c.Code, &c.Title, &c.Kind, &c.AmountFen, &c.ThresholdFen, &c.PercentOff, &c.ValidFrom, &c.ValidUntil,
-		&c.TotalLimit, &c.PerUserLimit, &c.UsedCount, &c.PointsPrice, &c.Status, &c.SortCode, &c.Remark, &c.CreatedAt)
+	uc, err := scanUserCoupon(q.QueryRow(ctx, `SELECT `+userCouponColumns+`
+		FROM user_coupons u JOIN coupons c ON c.id = u.coupon_id WHERE u.id = $1 AND u.user_id = $2 AND u.deleted_at IS NULL`, id, userID))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return UserCoupon{}, ErrNotFound
 	}
@@ -249,6 +244,17 @@ func userCoupon(ctx context.Context, q querier, userID, id int64) (UserCoupon, e
 		return UserCoupon{}, fmt.Errorf("read user coupon %d: %w", id, err)
 	}
 	return uc, nil
+}
+
+var userCouponColumns = `u.id, u.user_id, u.coupon_id, u.status, u.created_at, ` + prefixed("c.", couponColumns)
+
+func scanUserCoupon(row pgx.Row) (UserCoupon, error) {
+	var uc UserCoupon
+	c := &uc.Coupon
+	err := row.Scan(&uc.ID, &uc.UserID, &uc.CouponID, &uc.Status, &uc.CreatedAt,
+		&c.ID, &c.Code, &c.Title, &c.Kind, &c.AmountFen, &c.ThresholdFen, &c.PercentOff, &c.ValidFrom, &c.ValidUntil,
+		&c.TotalLimit, &c.PerUserLimit, &c.UsedCount, &c.PointsPrice, &c.Status, &c.SortCode, &c.Remark, &c.CreatedAt)
+	return uc, err
 }
 
 // prefixed qualifies a column list with a table alias.
@@ -267,4 +273,76 @@ func prefixed(alias, columns string) string {
 		}
 	}
 	return string(out)
+}
+
+// Coupons lists every coupon, newest first, with id < beforeID (0: from the newest), for
+// admins.
+func (s *Shop) Coupons(ctx context.Context, beforeID int64, limit int) ([]Coupon, error) {
+	if beforeID <= 0 {
+		beforeID = 1<<63 - 1
+	}
+	rows, err := s.pool.Query(ctx, `SELECT `+couponColumns+` FROM coupons WHERE id < $1 AND deleted_at IS NULL ORDER BY id DESC LIMIT $2`, beforeID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("list coupons: %w", err)
+	}
+	return collectCoupons(rows)
+}
+
+// CouponsForSale lists the coupons a user can buy with points now: enabled, valid, and
+// not used up; cheapest first.
+func (s *Shop) CouponsForSale(ctx context.Context) ([]Coupon, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+couponColumns+` FROM coupons
+		WHERE points_price IS NOT NULL AND status = 'enabled' AND deleted_at IS NULL AND valid_from <= now() AND valid_until > now()
+			AND (total_limit IS NULL OR used_count < total_limit)
+		ORDER BY sort_code, points_price, id LIMIT 200`)
+	if err != nil {
+		return nil, fmt.Errorf("list coupons for sale: %w", err)
+	}
+	return collectCoupons(rows)
+}
+
+func collectCoupons(rows pgx.Rows) ([]Coupon, error) {
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Coupon, error) { return scanCoupon(r) })
+	if err != nil {
+		return nil, fmt.Errorf("read coupons: %w", err)
+	}
+	if out == nil {
+		out = []Coupon{}
+	}
+	return out, nil
+}
+
+// UserCoupons lists the coupons a user owns, newest first: available ones to use on an
+// order (user_coupon_id), and held, used and expired ones for the record.
+func (s *Shop) UserCoupons(ctx context.Context, userID int64) ([]UserCoupon, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+userCouponColumns+`
+		FROM user_coupons u JOIN coupons c ON c.id = u.coupon_id WHERE u.user_id = $1 AND u.deleted_at IS NULL
+		ORDER BY u.id DESC LIMIT 500`, userID)
+	if err != nil {
+		return nil, fmt.Errorf("list coupons of user %d: %w", userID, err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (UserCoupon, error) { return scanUserCoupon(r) })
+	if err != nil {
+		return nil, fmt.Errorf("list coupons of user %d: %w", userID, err)
+	}
+	if out == nil {
+		out = []UserCoupon{}
+	}
+	return out, nil
+}
+
+// SetCouponStatus enables or disables a coupon. A disabled coupon can no longer be put
+// on an order or bought; orders already holding it keep their discount.
+func (s *Shop) SetCouponStatus(ctx context.Context, id int64, status string) (Coupon, error) {
+	if status != "enabled" && status != "disabled" {
+		return Coupon{}, &InputError{"status", "enabled or disabled"}
+	}
+	c, err := scanCoupon(s.pool.QueryRow(ctx, `UPDATE coupons SET status = $2 WHERE id = $1 AND deleted_at IS NULL RETURNING `+couponColumns, id, status))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Coupon{}, ErrNotFound
+	}
+	if err != nil {
+		return Coupon{}, fmt.Errorf("set status of coupon %d: %w", id, err)
+	}
+	return c, nil
 }

@@ -31,6 +31,7 @@ const (
 	tutorQPrefix        = "/api/v1/tutor/questions/"
 	adminTutorPrefix    = "/api/v1/admin/course-tutors/"
 	adminOrdersPrefix   = "/api/v1/admin/orders/"
+	adminCouponsPrefix  = "/api/v1/admin/coupons/"
 	maxHomeworkFiles    = 10
 )
 
@@ -77,10 +78,24 @@ func (s *Server) dispatchCommerce(ctx *fasthttp.RequestCtx, path []byte) (route,
 		}
 		return routePoints, true
 	case "/api/v1/admin/coupons":
-		if s.allow(ctx, "POST", methodPost) {
-			s.serveCreateCoupon(ctx)
+		if s.allow(ctx, "GET, POST", methodGet, methodPost) {
+			if string(ctx.Method()) == "POST" {
+				s.serveCreateCoupon(ctx)
+			} else {
+				s.serveAdminCoupons(ctx)
+			}
 		}
 		return routeAdminCommerce, true
+	case "/api/v1/coupons":
+		if s.allow(ctx, "GET", methodGet) {
+			s.serveCouponsForSale(ctx)
+		}
+		return routePoints, true
+	case "/api/v1/coupons/mine":
+		if s.allow(ctx, "GET", methodGet) {
+			s.serveMyCoupons(ctx)
+		}
+		return routePoints, true
 	case "/api/v1/notifications":
 		if s.allow(ctx, "GET", methodGet) {
 			s.serveNotifications(ctx)
@@ -182,6 +197,12 @@ func (s *Server) dispatchCommerce(ctx *fasthttp.RequestCtx, path []byte) (route,
 			}
 			return routeTutor, true
 		}
+	}
+	if rest, ok := cutPrefix(path, adminCouponsPrefix); ok {
+		if s.allow(ctx, "PATCH", methodPatch) {
+			s.serveSetCouponStatus(ctx, parseIDBytes(rest))
+		}
+		return routeAdminCommerce, true
 	}
 	if rest, ok := cutPrefix(path, adminOrdersPrefix); ok {
 		if id, ok := bytes.CutSuffix(rest, []byte("/refund")); ok {
@@ -445,6 +466,69 @@ func (s *Server) serveCreateCoupon(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	writeJSON(ctx, fasthttp.StatusCreated, c)
+}
+
+func (s *Server) serveAdminCoupons(ctx *fasthttp.RequestCtx) {
+	if _, ok := s.user(ctx, accounts.RoleAdmin); !ok {
+		return
+	}
+	before, limit, err := listArgs(ctx, 0)
+	if err != nil {
+		s.fail(ctx, err)
+		return
+	}
+	list, err := s.shop.Coupons(s.dbctx(ctx), before, limit+1)
+	if err != nil {
+		s.fail(ctx, err)
+		return
+	}
+	writeJSON(ctx, fasthttp.StatusOK, newPage(list, limit, func(c orders.Coupon) int64 { return c.ID }))
+}
+
+func (s *Server) serveSetCouponStatus(ctx *fasthttp.RequestCtx, id int64) {
+	if _, ok := s.user(ctx, accounts.RoleAdmin); !ok {
+		return
+	}
+	var in struct {
+		Status string `json:"status"`
+	}
+	if err := decodeJSON(ctx, &in); err != nil {
+		s.fail(ctx, err)
+		return
+	}
+	if id <= 0 {
+		writeError(ctx, errNoSuchRecord)
+		return
+	}
+	c, err := s.shop.SetCouponStatus(s.dbctx(ctx), id, in.Status)
+	if err != nil {
+		s.fail(ctx, err)
+		return
+	}
+	writeJSON(ctx, fasthttp.StatusOK, c)
+}
+
+// serveCouponsForSale lists the coupons points can buy; anyone may look.
+func (s *Server) serveCouponsForSale(ctx *fasthttp.RequestCtx) {
+	list, err := s.shop.CouponsForSale(s.dbctx(ctx))
+	if err != nil {
+		s.fail(ctx, err)
+		return
+	}
+	writeJSON(ctx, fasthttp.StatusOK, map[string]any{"items": list})
+}
+
+func (s *Server) serveMyCoupons(ctx *fasthttp.RequestCtx) {
+	u, ok := s.user(ctx)
+	if !ok {
+		return
+	}
+	list, err := s.shop.UserCoupons(s.dbctx(ctx), u.ID)
+	if err != nil {
+		s.fail(ctx, err)
+		return
+	}
+	writeJSON(ctx, fasthttp.StatusOK, map[string]any{"items": list})
 }
 
 // --- notifications ---

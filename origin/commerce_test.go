@@ -317,3 +317,73 @@ func TestHomeworkAndQuestionsThroughHTTP(t *testing.T) {
 		t.Errorf("no answer notification: %+v", inbox.Items)
 	}
 }
+
+// TestCouponsThroughHTTP: admins create, list and disable coupons; students see the ones
+// points can buy, buy one and find it among their own.
+func TestCouponsThroughHTTP(t *testing.T) {
+	o := shopOrigin(t)
+	admin := o.login(t, "admin")
+	do(t, "POST", o.base+"/api/v1/auth/register", "", map[string]string{"username": "saver", "password": testPassword})
+	student := o.login(t, "saver") // 100 sign-up points
+	r := do(t, "POST", o.base+"/api/v1/admin/coupons", admin, map[string]any{"code": "PTS50", "title": "10 yuan off", "kind": "fixed",
+		"amount_fen": 1000, "valid_until": time.Now().Add(time.Hour), "points_price": 50, "total_limit": 10})
+	var c struct {
+		ID     int64  `json:"id"`
+		Status string `json:"status"`
+	}
+	r.json(t, &c)
+	if r.status != 201 {
+		t.Fatalf("create coupon: %d %s", r.status, r.body)
+	}
+	var page struct {
+		Items []struct{ ID int64 } `json:"items"`
+	}
+	if r := do(t, "GET", o.base+"/api/v1/admin/coupons", student, nil); r.status != 403 {
+		t.Errorf("a student lists all coupons: %d", r.status)
+	}
+	do(t, "GET", o.base+"/api/v1/admin/coupons", admin, nil).json(t, &page)
+	if len(page.Items) != 1 || page.Items[0].ID != c.ID {
+		t.Errorf("admin coupon list: %+v", page)
+	}
+	do(t, "GET", o.base+"/api/v1/coupons", "", nil).json(t, &page)
+	if len(page.Items) != 1 {
+		t.Errorf("coupons for sale: %+v", page)
+	}
+	if r := do(t, "POST", o.base+"/api/v1/points/redeem", student, map[string]any{"coupon_id": c.ID, "client_id": "buy-1"}); r.status != 201 {
+		t.Fatalf("buy a coupon with points: %d %s", r.status, r.body)
+	}
+	var mine struct {
+		Items []struct {
+			Status string `json:"status"`
+			Coupon struct{ Code string }
+		} `json:"items"`
+	}
+	do(t, "GET", o.base+"/api/v1/coupons/mine", student, nil).json(t, &mine)
+	if len(mine.Items) != 1 || mine.Items[0].Status != "available" || mine.Items[0].Coupon.Code != "PTS50" {
+		t.Errorf("my coupons: %+v", mine)
+	}
+	if r := do(t, "GET", o.base+"/api/v1/coupons/mine", "", nil); r.status != 401 {
+		t.Errorf("anonymous: my coupons %d", r.status)
+	}
+
+	path := fmt.Sprintf("%s/api/v1/admin/coupons/%d", o.base, c.ID)
+	if r := do(t, "PATCH", path, student, map[string]string{"status": "disabled"}); r.status != 403 {
+		t.Errorf("a student disables a coupon: %d", r.status)
+	}
+	if r := do(t, "PATCH", path, admin, map[string]string{"status": "gone"}); r.status != 400 || r.errorCode() != "invalid_status" {
+		t.Errorf("unknown status: %d %s", r.status, r.body)
+	}
+	if r := do(t, "PATCH", fmt.Sprintf("%s/api/v1/admin/coupons/%d", o.base, c.ID+99), admin, map[string]string{"status": "disabled"}); r.status != 404 {
+		t.Errorf("missing coupon: %d %s", r.status, r.body)
+	}
+	if r := do(t, "PATCH", path, admin, map[string]string{"status": "disabled"}); r.status != 200 {
+		t.Fatalf("disable: %d %s", r.status, r.body)
+	}
+	do(t, "GET", o.base+"/api/v1/coupons", "", nil).json(t, &page)
+	if len(page.Items) != 0 {
+		t.Errorf("a disabled coupon is for sale: %+v", page)
+	}
+	if r := do(t, "POST", o.base+"/api/v1/points/redeem", student, map[string]any{"coupon_id": c.ID, "client_id": "buy-2"}); r.status != 409 || r.errorCode() != "coupon_unavailable" {
+		t.Errorf("buying a disabled coupon: %d %s", r.status, r.body)
+	}
+}

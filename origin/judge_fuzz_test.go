@@ -52,6 +52,8 @@ func FuzzJudgeRequest(f *testing.F) {
 		{2, "POST", "/api/v1/admin/coupons", `{"code":"SAVE10","kind":"fixed","amount_fen":1000,"valid_until":"2030-01-01T00:00:00Z"}`},
 		{2, "POST", "/api/v1/admin/orders/1/refund", `{"reason":"r"}`},
 		{1, "GET", "/api/v1/homework/files/1", ""},
+		{2, "PATCH", "/api/v1/admin/coupons/1", `{"status":"disabled"}`},
+		{1, "GET", "/api/v1/coupons/mine", ""},
 	} {
 		f.Add(seed.who, seed.method, seed.path, []byte(seed.body))
 	}
