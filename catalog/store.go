@@ -14,14 +14,26 @@ import (
 // Store reads and writes the catalog in Postgres.
 type Store struct {
 	pool *pgxpool.Pool
+	// reader picks the pool of the public reads (Categories, Courses, Course): a read
+	// replica while it keeps up, else pool. Writes and admin reads always use pool.
+	reader func() *pgxpool.Pool
 }
 
 // NewStore returns a Store over pool.
-func NewStore(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
+func NewStore(pool *pgxpool.Pool) *Store {
+	return &Store{pool: pool, reader: func() *pgxpool.Pool { return pool }}
+}
+
+// ReadFrom makes the public reads use the pool reader picks at each read (a
+// storage.ReadSplit's Reader) and returns s.
+func (s *Store) ReadFrom(reader func() *pgxpool.Pool) *Store {
+	s.reader = reader
+	return s
+}
 
 // Categories returns the enabled two-level tree in sort order.
 func (s *Store) Categories(ctx context.Context) ([]Direction, error) {
-	rows, err := s.pool.Query(ctx, `
+	rows, err := s.reader().Query(ctx, `
 		SELECT id, COALESCE(parent_id, 0), name, slug, sort_code FROM categories
 		WHERE deleted_at IS NULL AND status = 'enabled'
 		ORDER BY level, sort_code, id`)
@@ -69,6 +81,7 @@ func scanSummary(r pgx.Row, c *CourseSummary) error {
 // Courses returns one page of published courses in (sort_code, id) order. A CategoryID
 // that names no enabled category is ErrNotFound.
 func (s *Store) Courses(ctx context.Context, q ListQuery) (Page, error) {
+	db := s.reader() // one server for both statements
 	var where []string
 	var args []any
 	arg := func(v any) string {
@@ -79,7 +92,7 @@ func (s *Store) Courses(ctx context.Context, q ListQuery) (Page, error) {
 	if q.CategoryID != 0 {
 		var ids []int64
 		// the category itself must be listable too: a disabled direction hides its children
-		err := s.pool.QueryRow(ctx, `
+		err := db.QueryRow(ctx, `
 			SELECT array_agg(c.id) FROM categories c LEFT JOIN categories p ON p.id = c.parent_id
 			WHERE (c.id = $1 OR c.parent_id = $1) AND c.deleted_at IS NULL AND c.status = 'enabled'
 			  AND (p.id IS NULL OR (p.deleted_at IS NULL AND p.status = 'enabled'))
@@ -109,7 +122,7 @@ func (s *Store) Courses(ctx context.Context, q ListQuery) (Page, error) {
 	}
 	sql := "SELECT " + summaryColumns + " FROM courses c WHERE " + strings.Join(where, " AND ") +
 		" ORDER BY c.sort_code, c.id LIMIT " + arg(limit+1)
-	rows, err := s.pool.Query(ctx, sql, args...)
+	rows, err := db.Query(ctx, sql, args...)
 	if err != nil {
 		return Page{}, fmt.Errorf("query courses: %w", err)
 	}
@@ -136,7 +149,7 @@ func (s *Store) Courses(ctx context.Context, q ListQuery) (Page, error) {
 // Course returns a published course with its chapters, lessons, homework titles,
 // documents, teachers and price policies, read in one snapshot and one round trip.
 func (s *Store) Course(ctx context.Context, id int64) (*Course, error) {
-	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	tx, err := s.reader().BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {
 		return nil, fmt.Errorf("begin: %w", err)
 	}

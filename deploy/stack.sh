@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # stack.sh brings up the local stack Luffy runs and tests against: a project-local
-# PostgreSQL cluster on 127.0.0.1:55432, a MinIO server on 127.0.0.1:9000 and a Docker
+# PostgreSQL cluster on 127.0.0.1:55432 with a streaming replica of it on 127.0.0.1:55433
+# (catalog reads split from writes, as a scaled-out site runs them), a MinIO server on 127.0.0.1:9000 and a Docker
 # engine, with their data under .data/. It installs what is missing (PostgreSQL, Docker and
 # ffmpeg from the operating system's configured apt sources; the MinIO server with
 # `go install` at a pinned version), is idempotent (what is up is reused) and repairs a
@@ -12,6 +13,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 DATA="${LUFFY_DATA:-$ROOT/.data}"
 PG_PORT="${LUFFY_PG_PORT:-55432}"
+REPLICA_PORT="${LUFFY_PG_REPLICA_PORT:-55433}"
 PG_USER=luffy
 PG_DB=luffy
 MINIO_ADDR="${LUFFY_MINIO_ADDR:-127.0.0.1:9000}"
@@ -159,6 +161,60 @@ CONF
 	log "postgres is up on 127.0.0.1:$PG_PORT"
 }
 
+replica_ready() { "$PGBIN/pg_isready" -q -h 127.0.0.1 -p "$REPLICA_PORT" -U "$PG_USER" -d "$PG_DB"; }
+
+# replica_streaming says whether the replica receives the primary's WAL: a replica that
+# was down while the primary recycled the WAL it needs starts, but never catches up.
+replica_streaming() {
+	"$PGBIN/psql" -q -h 127.0.0.1 -p "$REPLICA_PORT" -U "$PG_USER" -d postgres -tAc \
+		"SELECT status FROM pg_stat_wal_receiver" 2>/dev/null | grep -q streaming
+}
+
+# start_replica runs a hot standby of the local cluster, made with pg_basebackup and fed
+# by streaming replication; one that cannot catch up is made anew.
+start_replica() {
+	local rdata="$DATA/pg-replica" attempt
+	touch "$DATA/log/postgres-replica.log"
+	if [ "$(id -u)" -eq 0 ]; then chown postgres: "$DATA/log/postgres-replica.log"; fi
+	for attempt in 1 2; do
+		if [ ! -f "$rdata/.replica-initialized" ]; then
+			log "making a streaming replica in $rdata (pg_basebackup)"
+			rm -rf "$rdata"
+			mkdir -p "$rdata"
+			if [ "$(id -u)" -eq 0 ]; then chown postgres: "$rdata"; fi
+			chmod 700 "$rdata"
+			pg_run "$PGBIN/pg_basebackup" -h 127.0.0.1 -p "$PG_PORT" -U "$PG_USER" -D "$rdata" -R -X stream -c fast \
+				>"$DATA/log/basebackup.log" 2>&1 || { tail -20 "$DATA/log/basebackup.log" >&2; die "pg_basebackup failed"; }
+			rm -f "$rdata/.initialized"
+			# postgresql.auto.conf is read last, so these override the primary's settings
+			# that came with the copy.
+			printf "port = %s\nhot_standby_feedback = on\n" "$REPLICA_PORT" | pg_run tee -a "$rdata/postgresql.auto.conf" >/dev/null
+			pg_run touch "$rdata/.replica-initialized"
+		fi
+		if [ -f "$rdata/postmaster.pid" ] && ! kill -0 "$(head -1 "$rdata/postmaster.pid")" 2>/dev/null; then
+			rm -f "$rdata/postmaster.pid"
+		fi
+		if ! pg_run "$PGBIN/pg_ctl" -D "$rdata" status >/dev/null 2>&1; then
+			log "starting the postgres replica on 127.0.0.1:$REPLICA_PORT"
+			pg_run "$PGBIN/pg_ctl" -D "$rdata" -l "$DATA/log/postgres-replica.log" -w -t 60 start >/dev/null 9>&- || true
+		fi
+		local deadline=$((SECONDS + 20))
+		until replica_ready && replica_streaming; do
+			[ $SECONDS -lt $deadline ] || break
+			sleep 0.3
+		done
+		if replica_ready && replica_streaming; then
+			log "postgres replica is up on 127.0.0.1:$REPLICA_PORT"
+			return
+		fi
+		log "the replica does not stream from the primary; making it anew"
+		pg_run "$PGBIN/pg_ctl" -D "$rdata" -m immediate -w stop >/dev/null 2>&1 || true
+		rm -f "$rdata/.replica-initialized"
+	done
+	tail -20 "$DATA/log/postgres-replica.log" >&2
+	die "the postgres replica did not start streaming"
+}
+
 minio_ready() { curl -sf -o /dev/null "http://$MINIO_ADDR/minio/health/live"; }
 
 start_minio() {
@@ -203,6 +259,9 @@ start_docker() {
 
 down() {
 	PGBIN="$(pg_bindir || true)"
+	if [ -n "$PGBIN" ] && [ -f "$DATA/pg-replica/postmaster.pid" ]; then
+		pg_run "$PGBIN/pg_ctl" -D "$DATA/pg-replica" -m fast -w stop >/dev/null || true
+	fi
 	if [ -n "$PGBIN" ] && [ -f "$DATA/pg/postmaster.pid" ]; then
 		pg_run "$PGBIN/pg_ctl" -D "$DATA/pg" -m fast -w stop >/dev/null || true
 	fi
@@ -219,6 +278,7 @@ down() {
 status() {
 	PGBIN="$(pg_bindir)"
 	pg_ready && echo "postgres: up (postgres://$PG_USER@127.0.0.1:$PG_PORT/$PG_DB)" || echo "postgres: down"
+	replica_ready && echo "replica:  up (postgres://$PG_USER@127.0.0.1:$REPLICA_PORT/$PG_DB, streaming: $(replica_streaming && echo yes || echo no))" || echo "replica:  down"
 	minio_ready && echo "minio:    up (http://$MINIO_ADDR)" || echo "minio:    down"
 	docker_ready >/dev/null 2>&1 && echo "docker:   up (unix://$DOCKER_SOCK, engine $(docker_ready))" || echo "docker:   down"
 }
@@ -233,6 +293,7 @@ case "${1:-up}" in
 up)
 	install_missing
 	start_postgres
+	start_replica
 	start_minio
 	start_docker
 	;;

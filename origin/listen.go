@@ -53,6 +53,7 @@ func (s *Server) listenOnce(ctx context.Context) error {
 	if _, err := conn.Exec(ctx, "LISTEN catalog_changed"); err != nil {
 		return err
 	}
+	s.reads.Changed() // what changed while nobody listened may not be on the replica yet
 	s.cache.flush()
 	s.metrics.notifies.WithLabelValues("flush").Inc()
 	s.cache.live.Store(true)
@@ -69,6 +70,8 @@ func (s *Server) listenOnce(ctx context.Context) error {
 // applyChange handles one payload of the catalog_changed channel: "all", or
 // "course:ID,ID,..." (see the schema's notify_catalog_changed).
 func (s *Server) applyChange(payload string) {
+	// The refills that follow read the primary until the replica has replayed the change.
+	s.reads.Changed()
 	ids, ok := strings.CutPrefix(payload, "course:")
 	if !ok {
 		s.cache.flush()

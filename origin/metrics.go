@@ -117,6 +117,15 @@ func newMetrics(s *Server) *metrics {
 			func() float64 { return float64(rc.Metrics.CostAdded() - rc.Metrics.CostEvicted()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "luffy_origin_cache_budget_bytes", Help: "Byte budget of the response cache."},
 			func() float64 { return float64(rc.MaxCost()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "luffy_pg_replica_in_use", Help: "1 while catalog reads go to the read replica; 0 while they go to the primary (no replica, down, lagging, or a change just made)."},
+			func() float64 { return b2f(s.reads.UsingReplica()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "luffy_pg_replica_lag_seconds", Help: "The read replica's replay lag at its last check; -1 without a replica or when it did not answer."},
+			func() float64 {
+				if l := s.reads.Lag(); l >= 0 {
+					return l.Seconds()
+				}
+				return -1
+			}),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "luffy_origin_submission_streams", Help: "Submission event streams open now."},
 			func() float64 { return float64(s.events.open.Load()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "luffy_origin_submission_listener_up", Help: "1 while the LISTEN connection for submission events is up; streams fall back to polling while it is 0."},
@@ -159,4 +168,11 @@ func (m *metrics) observe(r route, status int, took time.Duration) {
 		return
 	}
 	m.requests.WithLabelValues(routeNames[r], strconv.Itoa(status)).Inc()
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -68,6 +68,9 @@ type Config struct {
 	OrderTTL      time.Duration `name:"order-ttl" help:"Unpaid orders expire after this, releasing their coupon and points." default:"30m" env:"LUFFY_ORDER_TTL"`
 	JobWorkers    int           `help:"Timers (order expiry, sweeps, question escalation) this origin works at once; 0 only inserts them." default:"4" env:"LUFFY_JOB_WORKERS"`
 
+	PGReplicaURL    string        `name:"pg-replica-url" help:"Postgres read replica for catalog reads (empty: the primary serves them)." env:"LUFFY_PG_REPLICA_URL"`
+	PGReplicaMaxLag time.Duration `name:"pg-replica-max-lag" help:"Catalog reads leave a replica further behind the primary than this (or down) for the primary." default:"10s" env:"LUFFY_PG_REPLICA_MAX_LAG"`
+
 	RequestTimeout  time.Duration `help:"Deadline of one request's database work." default:"5s" env:"LUFFY_REQUEST_TIMEOUT"`
 	ShutdownTimeout time.Duration `help:"On SIGTERM, time in-flight requests get to finish." default:"20s" env:"LUFFY_SHUTDOWN_TIMEOUT"`
 }
@@ -159,6 +162,8 @@ type Server struct {
 	cacheControl []byte
 	stopping     atomic.Bool
 	stopListen   context.CancelFunc
+	replica      *pgxpool.Pool // nil without --pg-replica-url
+	reads        *storage.ReadSplit
 	listenDone   chan struct{}
 	ln           net.Listener
 	serveErr     chan error
@@ -210,9 +215,16 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	var replica *pgxpool.Pool
+	if cfg.PGReplicaURL != "" {
+		if replica, err = storage.OpenReplica(cfg.PGReplicaURL, pool.Config().MaxConns); err != nil {
+			return nil, err
+		}
+	}
+	reads := storage.NewReadSplit(pool, replica, cfg.PGReplicaMaxLag)
 	s := &Server{
-		cfg: cfg, pool: pool, pgURL: deps.PGURL,
-		catalog:        catalog.NewStore(pool),
+		cfg: cfg, pool: pool, pgURL: deps.PGURL, replica: replica, reads: reads,
+		catalog:        catalog.NewStore(pool).ReadFrom(reads.Reader),
 		accounts:       accounts.NewService(pool, cfg.TokenTTL),
 		cache:          cache,
 		objects:        deps.Objects,
@@ -270,9 +282,12 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	lctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.stopListen = cancel
 	s.listenDone = make(chan struct{})
+	var background sync.WaitGroup
+	background.Go(func() { s.listenForChanges(lctx) })
+	background.Go(func() { s.reads.Run(lctx) })
 	go func() {
-		defer close(s.listenDone)
-		s.listenForChanges(lctx)
+		background.Wait()
+		close(s.listenDone)
 	}()
 	s.events.start()
 	if s.cfg.JobWorkers > 0 {
@@ -311,6 +326,9 @@ func (s *Server) Stop(ctx context.Context) error {
 		if s.stopListen != nil {
 			s.stopListen()
 			<-s.listenDone
+		}
+		if s.replica != nil {
+			s.replica.Close()
 		}
 		if serr := <-s.serveErr; serr != nil && !errors.Is(serr, net.ErrClosed) && err == nil {
 			err = serr
