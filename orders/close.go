@@ -34,6 +34,9 @@ func (s *Shop) Cancel(ctx context.Context, userID, orderID int64) (Order, error)
 		o, err = s.load(ctx, tx, userID, orderID)
 		return err
 	})
+	if err == nil {
+		s.event(StatusCancelled)
+	}
 	return o, err
 }
 
@@ -85,6 +88,9 @@ func (s *Shop) expire(ctx context.Context, orderID int64) (expired bool, dueIn t
 	})
 	if err != nil {
 		return false, 0, fmt.Errorf("expire order %d: %w", orderID, err)
+	}
+	if expired {
+		s.event(StatusExpired)
 	}
 	return expired, dueIn, nil
 }

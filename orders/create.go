@@ -153,6 +153,12 @@ func (s *Shop) Create(ctx context.Context, userID int64, idempotencyKey string, 
 	if err != nil {
 		return Order{}, false, err
 	}
+	if created {
+		s.event("created")
+		if o.Status == StatusPaid {
+			s.event(StatusPaid)
+		}
+	}
 	return o, created, nil
 }
 

@@ -109,6 +109,9 @@ func (s *Shop) applyEvent(ctx context.Context, ev paymentEvent, body []byte) (st
 	if err != nil {
 		return "", err
 	}
+	if outcome == OutcomePaid {
+		s.event(StatusPaid)
+	}
 	return outcome, nil
 }
 

@@ -81,6 +81,7 @@ func (s *Shop) Refund(ctx context.Context, orderID int64, reason string) (Order,
 	if err != nil {
 		return Order{}, err
 	}
+	s.event(StatusRefunded)
 	return s.load(ctx, s.pool, 0, orderID)
 }
 

@@ -39,6 +39,16 @@ type Shop struct {
 	// reconcileAfter is how old a pending order must be before reconciliation asks the
 	// gateway about it: younger ones may still get their callback. Tests shorten it.
 	reconcileAfter time.Duration
+	// OnEvent, when set, is told of each order event once its transaction committed:
+	// created, paid, cancelled, expired or refunded (the origin counts them in /metrics).
+	OnEvent func(event string)
+}
+
+// event reports an order event to OnEvent.
+func (s *Shop) event(e string) {
+	if s.OnEvent != nil {
+		s.OnEvent(e)
+	}
 }
 
 // NewShop returns a Shop over pool; zero Config fields take their defaults.

@@ -11,6 +11,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/luffy-edu/luffy/accounts"
+	"github.com/luffy-edu/luffy/features"
 	"github.com/luffy-edu/luffy/learning"
 	"github.com/luffy-edu/luffy/notify"
 	"github.com/luffy-edu/luffy/orders"
@@ -275,6 +276,9 @@ func (s *Server) serveCartRemove(ctx *fasthttp.RequestCtx, courseID int64) {
 }
 
 func (s *Server) serveCreateOrder(ctx *fasthttp.RequestCtx) {
+	if s.featureOff(ctx, features.Orders) {
+		return
+	}
 	u, ok := s.user(ctx)
 	if !ok {
 		return
@@ -387,9 +391,15 @@ func (s *Server) serveRefund(ctx *fasthttp.RequestCtx, id int64) {
 func (s *Server) serveCallback(ctx *fasthttp.RequestCtx) {
 	outcome, err := s.shop.HandleCallback(s.dbctx(ctx), ctx.PostBody(), string(ctx.Request.Header.Peek("X-Luffy-Signature")))
 	if err != nil {
+		label := "error"
+		if errors.Is(err, orders.ErrBadSignature) {
+			label = "bad_signature"
+		}
+		s.metrics.callbacks.WithLabelValues(label).Inc()
 		s.fail(ctx, err)
 		return
 	}
+	s.metrics.callbacks.WithLabelValues(outcome).Inc()
 	writeJSON(ctx, fasthttp.StatusOK, map[string]string{"outcome": outcome})
 }
 
@@ -572,6 +582,9 @@ func (s *Server) serveMarkRead(ctx *fasthttp.RequestCtx, id int64) {
 // --- homework ---
 
 func (s *Server) serveSubmitHomework(ctx *fasthttp.RequestCtx, homeworkID int64) {
+	if s.featureOff(ctx, features.HomeworkUploads) {
+		return
+	}
 	u, ok := s.user(ctx)
 	if !ok {
 		return

@@ -12,6 +12,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/luffy-edu/luffy/accounts"
+	"github.com/luffy-edu/luffy/features"
 	"github.com/luffy-edu/luffy/judge"
 	"github.com/luffy-edu/luffy/judge/testzip"
 )
@@ -216,6 +217,9 @@ func problemRef(raw json.RawMessage) (string, error) {
 }
 
 func (s *Server) serveSubmit(ctx *fasthttp.RequestCtx) {
+	if s.featureOff(ctx, features.Judge) {
+		return
+	}
 	u, ok := s.user(ctx)
 	if !ok {
 		return

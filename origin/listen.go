@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/luffy-edu/luffy/features"
 )
 
 // listenForChanges keeps a LISTEN catalog_changed connection open and turns each
@@ -50,10 +52,11 @@ func (s *Server) listenOnce(ctx context.Context) error {
 		return err
 	}
 	defer conn.Close(context.Background())
-	if _, err := conn.Exec(ctx, "LISTEN catalog_changed"); err != nil {
+	if _, err := conn.Exec(ctx, "LISTEN catalog_changed; LISTEN "+features.Channel); err != nil {
 		return err
 	}
-	s.reads.Changed() // what changed while nobody listened may not be on the replica yet
+	s.reloadFeatures(ctx) // a change made while nobody listened
+	s.reads.Changed()     // what changed while nobody listened may not be on the replica yet
 	s.cache.flush()
 	s.metrics.notifies.WithLabelValues("flush").Inc()
 	s.cache.live.Store(true)
@@ -62,6 +65,10 @@ func (s *Server) listenOnce(ctx context.Context) error {
 		n, err := conn.WaitForNotification(ctx)
 		if err != nil {
 			return err
+		}
+		if n.Channel == features.Channel {
+			s.reloadFeatures(ctx)
+			continue
 		}
 		s.applyChange(n.Payload)
 	}

@@ -7,6 +7,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/luffy-edu/luffy/features"
 )
 
 // route names a handler for metrics; labels come from this fixed set, never from paths.
@@ -75,6 +77,9 @@ type metrics struct {
 	listening prometheus.Gauge
 
 	segmentHits, segmentMisses prometheus.Counter
+
+	orders    *prometheus.CounterVec // by event: created, paid, cancelled, expired, refunded
+	callbacks *prometheus.CounterVec // payment callbacks by outcome
 }
 
 func newMetrics(s *Server) *metrics {
@@ -100,6 +105,21 @@ func newMetrics(s *Server) *metrics {
 	m.notifies = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "luffy_origin_cache_invalidations_total", Help: "Invalidations received: course (named courses), all (whole catalog), flush (listener reconnected).",
 	}, []string{"kind"})
+	m.orders = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "luffy_orders_total",
+		Help: "Order events this origin committed: created, paid, cancelled, expired, refunded."}, []string{"event"})
+	m.callbacks = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "luffy_payment_callbacks_total",
+		Help: "Payment gateway callbacks by outcome: paid, duplicate, unknown_order, amount_mismatch, late, ignored, bad_signature, error."}, []string{"outcome"})
+	for _, e := range []string{"created", "paid", "cancelled", "expired", "refunded"} {
+		m.orders.WithLabelValues(e)
+	}
+	for _, o := range []string{"paid", "duplicate", "unknown_order", "amount_mismatch", "late", "ignored", "bad_signature", "error"} {
+		m.callbacks.WithLabelValues(o)
+	}
+	for _, f := range features.All {
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "luffy_feature_enabled",
+			Help: "1 while the feature switch is on, 0 while it is off.", ConstLabels: prometheus.Labels{"feature": string(f)}},
+			func() float64 { return b2f(s.features.Enabled(f)) }))
+	}
 	m.listening = prometheus.NewGauge(prometheus.GaugeOpts{Name: "luffy_origin_invalidation_listener_up", Help: "1 while the LISTEN connection for catalog changes is up; the cache is bypassed while it is 0."})
 	m.segmentHits = prometheus.NewCounter(prometheus.CounterOpts{Name: "luffy_origin_segment_cache_hits_total", Help: "HLS playlists and segments served from memory."})
 	m.segmentMisses = prometheus.NewCounter(prometheus.CounterOpts{Name: "luffy_origin_segment_cache_misses_total", Help: "HLS playlists and segments read from the object store."})
@@ -117,6 +137,7 @@ func newMetrics(s *Server) *metrics {
 			func() float64 { return float64(rc.Metrics.CostAdded() - rc.Metrics.CostEvicted()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "luffy_origin_cache_budget_bytes", Help: "Byte budget of the response cache."},
 			func() float64 { return float64(rc.MaxCost()) }),
+		m.orders, m.callbacks,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "luffy_pg_replica_in_use", Help: "1 while catalog reads go to the read replica; 0 while they go to the primary (no replica, down, lagging, or a change just made)."},
 			func() float64 { return b2f(s.reads.UsingReplica()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "luffy_pg_replica_lag_seconds", Help: "The read replica's replay lag at its last check; -1 without a replica or when it did not answer."},

@@ -25,6 +25,7 @@ import (
 
 	"github.com/luffy-edu/luffy/accounts"
 	"github.com/luffy-edu/luffy/catalog"
+	"github.com/luffy-edu/luffy/features"
 	"github.com/luffy-edu/luffy/jobs"
 	"github.com/luffy-edu/luffy/judge"
 	"github.com/luffy-edu/luffy/learning"
@@ -164,6 +165,7 @@ type Server struct {
 	stopListen   context.CancelFunc
 	replica      *pgxpool.Pool // nil without --pg-replica-url
 	reads        *storage.ReadSplit
+	features     *features.Switches
 	listenDone   chan struct{}
 	ln           net.Listener
 	serveErr     chan error
@@ -222,8 +224,12 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 		}
 	}
 	reads := storage.NewReadSplit(pool, replica, cfg.PGReplicaMaxLag)
+	switches := features.New(pool)
+	if err := switches.Reload(ctx); err != nil {
+		slog.Warn("feature switches not read; all on until they are", "err", err)
+	}
 	s := &Server{
-		cfg: cfg, pool: pool, pgURL: deps.PGURL, replica: replica, reads: reads,
+		cfg: cfg, pool: pool, pgURL: deps.PGURL, replica: replica, reads: reads, features: switches,
 		catalog:        catalog.NewStore(pool).ReadFrom(reads.Reader),
 		accounts:       accounts.NewService(pool, cfg.TokenTTL),
 		cache:          cache,
@@ -254,6 +260,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 		CloseOnShutdown:    true,
 	}
 	s.metrics = newMetrics(s)
+	s.shop.OnEvent = func(e string) { s.metrics.orders.WithLabelValues(e).Inc() }
 	s.prom = fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}))
 	s.learning = learning.New(pool, deps.Objects, enq, learning.Config{})
 	workers := river.NewWorkers()
@@ -285,6 +292,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	var background sync.WaitGroup
 	background.Go(func() { s.listenForChanges(lctx) })
 	background.Go(func() { s.reads.Run(lctx) })
+	background.Go(func() { s.pollFeatures(lctx) })
 	go func() {
 		background.Wait()
 		close(s.listenDone)
@@ -485,6 +493,9 @@ func (s *Server) dispatch(ctx *fasthttp.RequestCtx) route {
 		return r
 	}
 	if r, ok := s.dispatchCommerce(ctx, path); ok {
+		return r
+	}
+	if r, ok := s.dispatchFeatures(ctx, path); ok {
 		return r
 	}
 	writeError(ctx, errRouteNotFound)

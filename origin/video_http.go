@@ -16,6 +16,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/luffy-edu/luffy/accounts"
+	"github.com/luffy-edu/luffy/features"
 	"github.com/luffy-edu/luffy/internal/httprange"
 	"github.com/luffy-edu/luffy/video"
 )
@@ -163,6 +164,9 @@ func masterPlaylist(version int, rs []video.Rendition) []byte {
 }
 
 func (s *Server) serveKey(ctx *fasthttp.RequestCtx, req video.Request) {
+	if s.featureOff(ctx, features.Playback) {
+		return
+	}
 	n, err := video.ParseKeyIndex(string(ctx.QueryArgs().Peek("n")))
 	if err != nil {
 		writeError(ctx, errVideoNotFound)
@@ -316,6 +320,9 @@ func writeRanged(ctx *fasthttp.RequestCtx, body []byte, contentType string) {
 // servePlay grants a playback URL: for anyone on a free-preview lesson, for an enrolled
 // student (or an admin or tutor) otherwise.
 func (s *Server) servePlay(ctx *fasthttp.RequestCtx, rawID []byte) {
+	if s.featureOff(ctx, features.Playback) {
+		return
+	}
 	id := parseIDBytes(rawID)
 	if id <= 0 {
 		writeError(ctx, errf(fasthttp.StatusBadRequest, "invalid_id", "lesson id must be a positive integer"))

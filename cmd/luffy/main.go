@@ -30,16 +30,17 @@ type globals struct {
 
 type cli struct {
 	globals
-	Origin  originCmd  `cmd:"" help:"Run the fasthttp application server: catalog, accounts, admin."`
-	Edge    edgeCmd    `cmd:"" help:"Run a CDN node in front of one or more origins."`
-	Up      upCmd      `cmd:"" help:"Run the whole stack on this machine (migrate, seed if empty, origin, edge) and print its URLs."`
-	Migrate migrateCmd `cmd:"" help:"Apply the embedded schema migrations."`
-	Seed    seedCmd    `cmd:"" help:"Load the demo catalog, accounts and videos (or a large catalog with --courses)."`
-	Ingest  ingestCmd  `cmd:"" help:"Transcode a video into an encrypted HLS ladder, store it in MinIO and publish it for a lesson."`
-	Judge   judgeCmd   `cmd:"" help:"Judge submissions in Docker sandboxes; 'luffy judge image' builds the sandbox image."`
-	Paysim  paysimCmd  `cmd:"" help:"Run the payment gateway simulator: pays orders and posts signed callbacks."`
-	Points  pointsCmd  `cmd:"" help:"Points ledger operations ('luffy points verify')."`
-	Bench   benchGroup `cmd:"" help:"Load-test a site (the edge by default) at a fixed rate and report honest latencies; 'luffy bench report' sizes a site."`
+	Origin   originCmd   `cmd:"" help:"Run the fasthttp application server: catalog, accounts, admin."`
+	Edge     edgeCmd     `cmd:"" help:"Run a CDN node in front of one or more origins."`
+	Up       upCmd       `cmd:"" help:"Run the whole stack on this machine (migrate, seed if empty, origin, edge) and print its URLs."`
+	Migrate  migrateCmd  `cmd:"" help:"Apply the embedded schema migrations."`
+	Seed     seedCmd     `cmd:"" help:"Load the demo catalog, accounts and videos (or a large catalog with --courses)."`
+	Ingest   ingestCmd   `cmd:"" help:"Transcode a video into an encrypted HLS ladder, store it in MinIO and publish it for a lesson."`
+	Judge    judgeCmd    `cmd:"" help:"Judge submissions in Docker sandboxes; 'luffy judge image' builds the sandbox image."`
+	Paysim   paysimCmd   `cmd:"" help:"Run the payment gateway simulator: pays orders and posts signed callbacks."`
+	Points   pointsCmd   `cmd:"" help:"Points ledger operations ('luffy points verify')."`
+	Features featuresCmd `cmd:"" help:"Show or set the runtime feature switches (judge, orders, playback, homework_uploads)."`
+	Bench    benchGroup  `cmd:"" help:"Load-test a site (the edge by default) at a fixed rate and report honest latencies; 'luffy bench report' sizes a site."`
 }
 
 func main() {
