@@ -50,12 +50,12 @@ type deployCmd struct {
 }
 
 type deployCode struct {
-	root     string
-	cli      *kong.Node
-	cmds     map[string]*deployCmd
-	metrics  map[string]bool // metric names the Go code declares
-	goProc   bool            // the Go and process collectors are registered somewhere
-	anchors  map[string]bool // heading anchors of deploy/README.md
+	root    string
+	cli     *kong.Node
+	cmds    map[string]*deployCmd
+	metrics map[string]bool // metric names the Go code declares
+	goProc  bool            // the Go and process collectors are registered somewhere
+	anchors map[string]bool // heading anchors of deploy/README.md
 }
 
 var deployCodeCache *deployCode
