@@ -22,6 +22,7 @@ import (
 	"golang.org/x/sync/singleflight"
 	"golang.org/x/sys/unix"
 
+	"github.com/luffy-edu/luffy/internal/limit"
 	"github.com/luffy-edu/luffy/video"
 )
 
@@ -47,6 +48,12 @@ type Config struct {
 	ControlListen string        `help:"Private address of this worker for purges from its siblings and per-worker /metrics (empty: none)." env:"LUFFY_EDGE_CONTROL"`
 	Peers         []string      `name:"peer" help:"Control addresses of sibling workers that purges are passed on to." env:"LUFFY_EDGE_PEERS"`
 	IdleTimeout   time.Duration `help:"Time a keep-alive connection may wait for its next request." default:"120s" env:"LUFFY_IDLE_TIMEOUT"`
+
+	RateLimit      float64  `help:"Requests a second one client address may make on average (0: no limit)." default:"200" env:"LUFFY_RATE_LIMIT"`
+	RateBurst      int      `help:"Requests one client address may make at once above its rate." default:"400" env:"LUFFY_RATE_BURST"`
+	MaxConnsPerIP  int      `name:"max-conns-per-ip" help:"Connections one client address may hold open, per worker process (0: no cap)." default:"256" env:"LUFFY_MAX_CONNS_PER_IP"`
+	LimitExempt    []string `help:"Networks no rate limit or connection cap applies to (loopback: local load tests)." default:"127.0.0.0/8,::1" env:"LUFFY_LIMIT_EXEMPT"`
+	MaxHeaderBytes int      `help:"Largest request line plus headers accepted; larger ones get 431." default:"8192" env:"LUFFY_MAX_HEADER_BYTES"`
 }
 
 func (c *Config) setDefaults() {
@@ -77,6 +84,9 @@ func (c *Config) setDefaults() {
 	if c.IdleTimeout == 0 {
 		c.IdleTimeout = 120 * time.Second
 	}
+	if c.MaxHeaderBytes == 0 {
+		c.MaxHeaderBytes = 8 << 10
+	}
 }
 
 // Server is one edge process.
@@ -106,6 +116,8 @@ type Server struct {
 	serveErr    chan error
 	cancel      context.CancelFunc
 	bg          sync.WaitGroup
+	perIP       *limit.Rate // nil: no rate limit
+	exempt      limit.Exempt
 }
 
 // New builds an edge.
@@ -122,10 +134,16 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	exempt, err := limit.ParseExempt(cfg.LimitExempt)
+	if err != nil {
+		return nil, fmt.Errorf("limit exempt: %w", err)
+	}
 	s := &Server{
 		cfg: cfg, pool: pool, clients: map[*Origin]*fasthttp.HostClient{}, prefetching: make(chan struct{}, 64),
 		streamClients: map[*Origin]*fasthttp.HostClient{},
 		referers:      video.RefererPolicy{Hosts: cfg.RefererHosts, RequireReferer: cfg.RequireReferer},
+		perIP:         limit.NewRate(cfg.RateLimit, cfg.RateBurst),
+		exempt:        exempt,
 	}
 	for _, o := range pool.Origins() {
 		s.clients[o] = &fasthttp.HostClient{
@@ -154,8 +172,19 @@ func New(cfg Config) (*Server, error) {
 	s.srv = &fasthttp.Server{
 		Handler: s.handle, Name: "luffy-edge", ReadTimeout: cfg.ReadTimeout, IdleTimeout: cfg.IdleTimeout,
 		MaxRequestBodySize: 1 << 20, CloseOnShutdown: true, DisablePreParseMultipartForm: true,
+		ReadBufferSize: cfg.MaxHeaderBytes,
 		ErrorHandler: func(ctx *fasthttp.RequestCtx, err error) {
-			writeError(ctx, fasthttp.StatusBadRequest, "bad_request", "malformed HTTP request")
+			var ne net.Error
+			switch {
+			case errors.As(err, new(*fasthttp.ErrSmallBuffer)):
+				writeError(ctx, fasthttp.StatusRequestHeaderFieldsTooLarge, "headers_too_large", "the request line and headers are too large")
+			case errors.Is(err, fasthttp.ErrBodyTooLarge):
+				writeError(ctx, fasthttp.StatusRequestEntityTooLarge, "body_too_large", "the request body is too large")
+			case errors.As(err, &ne) && ne.Timeout():
+				writeError(ctx, fasthttp.StatusRequestTimeout, "timeout", "the request was not received in time")
+			default:
+				writeError(ctx, fasthttp.StatusBadRequest, "bad_request", "malformed HTTP request")
+			}
 		},
 	}
 	s.metrics = newMetrics(s)
@@ -225,9 +254,18 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			s.fetchPublicKey(bctx)
 		}()
 	}
+	s.bg.Add(1)
+	go func() {
+		defer s.bg.Done()
+		s.perIP.Run(bctx)
+	}()
 	s.ln = ln
 	s.serveErr = make(chan error, 1)
-	go func() { s.serveErr <- s.srv.Serve(ln) }()
+	served := limit.NewConns(ln, s.cfg.MaxConnsPerIP, s.exempt)
+	if c, ok := served.(*limit.Conns); ok {
+		c.OnReject = func() { s.metrics.limited.WithLabelValues("conns").Inc() }
+	}
+	go func() { s.serveErr <- s.srv.Serve(served) }()
 	slog.Info("edge serving", "addr", ln.Addr().String(), "origins", s.cfg.Origins, "parent", s.cfg.Parent)
 	return nil
 }
@@ -290,6 +328,10 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		start = time.Now()
 	}
 	path := ctx.Path()
+	if s.limited(ctx, path) {
+		s.metrics.observe(ctx.Response.StatusCode(), time.Since(start))
+		return
+	}
 	switch string(path) {
 	case "/edge/purge":
 		s.servePurge(ctx)

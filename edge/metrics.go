@@ -22,6 +22,7 @@ type metrics struct {
 	prefetchSkipped                                                             prometheus.Counter
 	purges, cacheBytes, originBytes                                             prometheus.Counter
 	originLatency                                                               prometheus.Observer
+	limited                                                                     *prometheus.CounterVec
 }
 
 func newMetrics(s *Server) *metrics {
@@ -38,6 +39,11 @@ func newMetrics(s *Server) *metrics {
 	lat := prometheus.NewHistogram(prometheus.HistogramOpts{Name: "luffy_http_request_duration_seconds", Help: "Time from request read to response ready.", ConstLabels: labels,
 		Buckets: []float64{.00005, .0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5}})
 	m.latency = lat
+	m.limited = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "luffy_limited_total",
+		Help: "Requests refused with 429 by the per-address rate (ip), and connections closed over the per-address cap (conns).", ConstLabels: labels}, []string{"by"})
+	m.limited.WithLabelValues("ip")
+	m.limited.WithLabelValues("conns")
+	reg.MustRegister(m.limited)
 	c := func(name, help string) prometheus.Counter {
 		ctr := prometheus.NewCounter(prometheus.CounterOpts{Name: "luffy_edge_" + name, Help: help})
 		reg.MustRegister(ctr)

@@ -85,6 +85,9 @@ func (s *Server) user(ctx *fasthttp.RequestCtx, roles ...accounts.Role) (account
 		s.fail(ctx, err)
 		return accounts.User{}, false
 	}
+	if s.limitedByUser(ctx, u.ID) {
+		return accounts.User{}, false
+	}
 	if len(roles) == 0 {
 		return u, true
 	}

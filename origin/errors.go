@@ -143,6 +143,8 @@ func serverError(ctx *fasthttp.RequestCtx, err error) {
 	switch {
 	case errors.Is(err, fasthttp.ErrBodyTooLarge):
 		writeError(ctx, errf(fasthttp.StatusRequestEntityTooLarge, "body_too_large", "the request body is too large"))
+	case errors.As(err, new(*fasthttp.ErrSmallBuffer)):
+		writeError(ctx, errf(fasthttp.StatusRequestHeaderFieldsTooLarge, "headers_too_large", "the request line and headers are too large"))
 	case isTimeout(err):
 		writeError(ctx, errf(fasthttp.StatusRequestTimeout, "timeout", "the request was not received in time"))
 	default:

@@ -80,6 +80,7 @@ type metrics struct {
 
 	orders    *prometheus.CounterVec // by event: created, paid, cancelled, expired, refunded
 	callbacks *prometheus.CounterVec // payment callbacks by outcome
+	limited   *prometheus.CounterVec // requests refused by a rate limit, by ip or user; connections over the cap (conns)
 }
 
 func newMetrics(s *Server) *metrics {
@@ -115,6 +116,12 @@ func newMetrics(s *Server) *metrics {
 	for _, o := range []string{"paid", "duplicate", "unknown_order", "amount_mismatch", "late", "ignored", "bad_signature", "error"} {
 		m.callbacks.WithLabelValues(o)
 	}
+	m.limited = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "luffy_limited_total",
+		Help: "Requests refused with 429 by the per-address (ip) or per-user (user) rate, and connections closed over the per-address cap (conns).", ConstLabels: prometheus.Labels{"service": "origin"}}, []string{"by"})
+	for _, by := range []string{"ip", "user", "conns"} {
+		m.limited.WithLabelValues(by)
+	}
+	reg.MustRegister(m.limited)
 	for _, f := range features.All {
 		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "luffy_feature_enabled",
 			Help: "1 while the feature switch is on, 0 while it is off.", ConstLabels: prometheus.Labels{"feature": string(f)}},

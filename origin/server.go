@@ -26,6 +26,7 @@ import (
 	"github.com/luffy-edu/luffy/accounts"
 	"github.com/luffy-edu/luffy/catalog"
 	"github.com/luffy-edu/luffy/features"
+	"github.com/luffy-edu/luffy/internal/limit"
 	"github.com/luffy-edu/luffy/jobs"
 	"github.com/luffy-edu/luffy/judge"
 	"github.com/luffy-edu/luffy/learning"
@@ -69,6 +70,14 @@ type Config struct {
 	OrderTTL      time.Duration `name:"order-ttl" help:"Unpaid orders expire after this, releasing their coupon and points." default:"30m" env:"LUFFY_ORDER_TTL"`
 	JobWorkers    int           `help:"Timers (order expiry, sweeps, question escalation) this origin works at once; 0 only inserts them." default:"4" env:"LUFFY_JOB_WORKERS"`
 
+	RateLimit      float64  `help:"API requests a second one client address may make on average (0: no limit); the address is the X-Forwarded-For of trusted proxies." default:"50" env:"LUFFY_RATE_LIMIT"`
+	RateBurst      int      `help:"API requests one client address may make at once above its rate." default:"100" env:"LUFFY_RATE_BURST"`
+	UserRateLimit  float64  `help:"API requests a second one signed-in user may make on average (0: no limit)." default:"20" env:"LUFFY_USER_RATE_LIMIT"`
+	UserRateBurst  int      `help:"API requests one signed-in user may make at once above their rate." default:"40" env:"LUFFY_USER_RATE_BURST"`
+	MaxConnsPerIP  int      `name:"max-conns-per-ip" help:"Connections one client address may hold open (0: no cap)." default:"256" env:"LUFFY_MAX_CONNS_PER_IP"`
+	LimitExempt    []string `help:"Networks no rate limit or connection cap applies to (loopback: local load tests and edges)." default:"127.0.0.0/8,::1" env:"LUFFY_LIMIT_EXEMPT"`
+	MaxHeaderBytes int      `help:"Largest request line plus headers accepted; larger ones get 431." default:"8192" env:"LUFFY_MAX_HEADER_BYTES"`
+
 	PGReplicaURL    string        `name:"pg-replica-url" help:"Postgres read replica for catalog reads (empty: the primary serves them)." env:"LUFFY_PG_REPLICA_URL"`
 	PGReplicaMaxLag time.Duration `name:"pg-replica-max-lag" help:"Catalog reads leave a replica further behind the primary than this (or down) for the primary." default:"10s" env:"LUFFY_PG_REPLICA_MAX_LAG"`
 
@@ -100,6 +109,9 @@ func (c *Config) setDefaults() {
 	d(&c.StaleWhileRevalidate, 30*time.Second)
 	d(&c.StaleIfError, 24*time.Hour)
 	d(&c.ReadTimeout, 10*time.Second)
+	if c.MaxHeaderBytes == 0 {
+		c.MaxHeaderBytes = 8 << 10
+	}
 	d(&c.WriteTimeout, 10*time.Second)
 	d(&c.IdleTimeout, 60*time.Second)
 	d(&c.ShutdownTimeout, 20*time.Second)
@@ -166,6 +178,7 @@ type Server struct {
 	replica      *pgxpool.Pool // nil without --pg-replica-url
 	reads        *storage.ReadSplit
 	features     *features.Switches
+	limits       limits
 	listenDone   chan struct{}
 	ln           net.Listener
 	serveErr     chan error
@@ -224,12 +237,17 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 		}
 	}
 	reads := storage.NewReadSplit(pool, replica, cfg.PGReplicaMaxLag)
+	exempt, err := limit.ParseExempt(cfg.LimitExempt)
+	if err != nil {
+		return nil, fmt.Errorf("limit exempt: %w", err)
+	}
 	switches := features.New(pool)
 	if err := switches.Reload(ctx); err != nil {
 		slog.Warn("feature switches not read; all on until they are", "err", err)
 	}
 	s := &Server{
 		cfg: cfg, pool: pool, pgURL: deps.PGURL, replica: replica, reads: reads, features: switches,
+		limits:         limits{perIP: limit.NewRate(cfg.RateLimit, cfg.RateBurst), perUser: limit.NewRate(cfg.UserRateLimit, cfg.UserRateBurst), exempt: exempt},
 		catalog:        catalog.NewStore(pool).ReadFrom(reads.Reader),
 		accounts:       accounts.NewService(pool, cfg.TokenTTL),
 		cache:          cache,
@@ -256,6 +274,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 		WriteTimeout:       cfg.WriteTimeout,
 		IdleTimeout:        cfg.IdleTimeout,
 		MaxRequestBodySize: int(max(int64(cfg.MaxBodyBytes), cfg.MaxUploadBytes)),
+		ReadBufferSize:     cfg.MaxHeaderBytes,
 		HeaderReceived:     s.requestConfig,
 		CloseOnShutdown:    true,
 	}
@@ -293,6 +312,8 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	background.Go(func() { s.listenForChanges(lctx) })
 	background.Go(func() { s.reads.Run(lctx) })
 	background.Go(func() { s.pollFeatures(lctx) })
+	background.Go(func() { s.limits.perIP.Run(lctx) })
+	background.Go(func() { s.limits.perUser.Run(lctx) })
 	go func() {
 		background.Wait()
 		close(s.listenDone)
@@ -304,7 +325,11 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		}
 	}
 	s.serveErr = make(chan error, 1)
-	go func() { s.serveErr <- s.srv.Serve(ln) }()
+	served := limit.NewConns(ln, s.cfg.MaxConnsPerIP, s.limits.exempt)
+	if c, ok := served.(*limit.Conns); ok {
+		c.OnReject = func() { s.metrics.limited.WithLabelValues("conns").Inc() }
+	}
+	go func() { s.serveErr <- s.srv.Serve(served) }()
 	slog.Info("origin serving", "addr", ln.Addr().String())
 	return nil
 }
@@ -355,7 +380,10 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 	if start.IsZero() {
 		start = time.Now()
 	}
-	r := s.dispatch(ctx)
+	r := routeUnknown
+	if !s.limitedByIP(ctx) {
+		r = s.dispatch(ctx)
+	}
 	s.metrics.observe(r, ctx.Response.StatusCode(), time.Since(start))
 }
 
