@@ -50,6 +50,7 @@ func main() {
 		kong.Description("Luffy: the delivery backbone of an online course platform."),
 		kong.Vars{"pg_url": storage.DefaultPostgresURL},
 		kong.UsageOnError(),
+		kong.Resolvers(fileEnv),
 	)
 	setupLogging(c.globals)
 	if c.PprofListen != "" {
