@@ -10,10 +10,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"html/template"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"sync"
 	"time"
@@ -122,6 +124,7 @@ func New(cfg Config) *Server {
 	}
 	s.base, s.stop = context.WithCancel(context.Background())
 	s.mux.HandleFunc("POST /pay/{number}", s.pay)
+	s.mux.HandleFunc("GET /pay/{number}", s.payPage)
 	s.mux.HandleFunc("GET /api/trades/{number}", s.trade)
 	s.mux.HandleFunc("POST /api/refunds", s.refund)
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
@@ -251,6 +254,11 @@ func (s *Server) pay(w http.ResponseWriter, r *http.Request) {
 			s.deliver(body, delay)
 		}()
 	}
+	if ret, ok := returnURL(q.Get("return")); ok {
+		// the hosted page's form: back to the shop, as a gateway's checkout does
+		http.Redirect(w, r, ret, http.StatusSeeOther)
+		return
+	}
 	writeJSON(w, http.StatusOK, tr)
 }
 
@@ -356,4 +364,54 @@ func (s *Server) refund(w http.ResponseWriter, r *http.Request) {
 		}
 		writeJSON(w, http.StatusOK, *t)
 	}
+}
+
+// returnURL accepts an absolute http(s) URL to send the buyer back to after paying.
+func returnURL(raw string) (string, bool) {
+	if raw == "" {
+		return "", false
+	}
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return "", false
+	}
+	return u.String(), true
+}
+
+var payPageTmpl = template.Must(template.New("pay").Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
+<title>Luffy Pay (simulator)</title>
+<style>body{font:16px system-ui,sans-serif;max-width:28rem;margin:3rem auto;padding:0 1rem;color:#222}
+.card{border:1px solid #ddd;border-radius:12px;padding:1.5rem}h1{font-size:1.2rem}.amount{font-size:2rem;margin:.5rem 0 1.5rem}
+button{font-size:1.1rem;padding:.7rem 1.5rem;border:0;border-radius:8px;background:#0a7;color:#fff;width:100%}
+.err{color:#b00}</style></head>
+<body><div class="card">{{if .Error}}<h1>Payment link not valid</h1><p class="err" id="pay-error">{{.Error}}</p>{{else}}
+<h1>Luffy Pay <small>(simulator)</small></h1><p>Order <b id="pay-order">{{.Number}}</b></p>
+<div class="amount" id="pay-amount">¥{{.Yuan}}</div>
+<form method="post" action="{{.Action}}"><button id="pay" type="submit">Pay</button></form>{{end}}
+</div></body></html>`))
+
+// payPage is the gateway's hosted checkout: the order and amount, and a button that
+// POSTs the same URL (which takes the payment and, with a return URL, sends the buyer
+// back).
+func (s *Server) payPage(w http.ResponseWriter, r *http.Request) {
+	number := r.PathValue("number")
+	q := r.URL.Query()
+	data := struct{ Number, Yuan, Action, Error string }{Number: number, Action: r.URL.RequestURI()}
+	amount, err := strconv.ParseInt(q.Get("amount_fen"), 10, 64)
+	sig, serr := hex.DecodeString(q.Get("sig"))
+	want, _ := hex.DecodeString(PaySignature(s.cfg.Secret, number, amount))
+	status := http.StatusOK
+	switch {
+	case err != nil || amount < 0:
+		data.Error, status = "The amount is missing or wrong.", http.StatusBadRequest
+	case serr != nil || !hmac.Equal(sig, want):
+		data.Error, status = "The link's signature does not match its order and amount.", http.StatusForbidden
+	default:
+		data.Yuan = fmt.Sprintf("%d.%02d", amount/100, amount%100)
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	payPageTmpl.Execute(w, data)
 }

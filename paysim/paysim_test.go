@@ -7,6 +7,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -192,5 +194,42 @@ func TestRefundIsSignedAndIdempotent(t *testing.T) {
 	}
 	if code, _ := refund(RefundRequest{RefundID: "r2", OrderNumber: "N7", TradeNo: tr.TradeNo, AmountFen: 500}, DefaultSecret); code != http.StatusConflict {
 		t.Fatalf("a second refund of the trade: %d, want 409", code)
+	}
+}
+
+func TestHostedPayPageReturnsToTheShop(t *testing.T) {
+	o := &origin{}
+	_, base := start(t, o)
+	q := "?amount_fen=4900&sig=" + PaySignature(DefaultSecret, "N9", 4900)
+	resp, err := http.Get(base + "/pay/N9" + q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(page), "¥49.00") || !strings.Contains(string(page), `id="pay"`) {
+		t.Fatalf("pay page: %d\n%s", resp.StatusCode, page)
+	}
+	if resp, _ := http.Get(base + "/pay/N9?amount_fen=1&sig=" + PaySignature(DefaultSecret, "N9", 4900)); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("a pay page with a changed amount: %d", resp.StatusCode)
+	}
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	back := "http://127.0.0.1:8081/#/orders/9"
+	resp, err = noFollow.Post(base+"/pay/N9"+q+"&return="+url.QueryEscape(back), "application/x-www-form-urlencoded", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != back {
+		t.Fatalf("paying from the page: %d, Location %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	waitBodies(t, o, 1)
+	resp, err = noFollow.Post(base+"/pay/N9"+q+"&return="+url.QueryEscape("javascript:alert(1)"), "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("a return URL that is not http(s) is followed: %d %q", resp.StatusCode, resp.Header.Get("Location"))
 	}
 }
