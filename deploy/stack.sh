@@ -3,7 +3,7 @@
 # PostgreSQL cluster on 127.0.0.1:55432 with a streaming replica of it on 127.0.0.1:55433
 # (catalog reads split from writes, as a scaled-out site runs them), a MinIO server on 127.0.0.1:9000 and a Docker
 # engine, with their data under .data/. It installs what is missing (PostgreSQL, Docker and
-# ffmpeg from the operating system's configured apt sources; the MinIO server with
+# ffmpeg, Node.js, npm and Chromium from the operating system's configured apt sources; the MinIO server with
 # `go install` at a pinned version), is idempotent (what is up is reused) and repairs a
 # stack that a crash left half-started (stale pid files, an interrupted initdb).
 #
@@ -79,6 +79,11 @@ install_missing() {
 	command -v ffmpeg >/dev/null || pkgs+=(ffmpeg)
 	command -v curl >/dev/null || pkgs+=(curl)
 	command -v debootstrap >/dev/null || pkgs+=(debootstrap)
+	# the web front: npm fetches hls.js and playwright-core; its browser tests drive
+	# Debian's Chromium (never a browser a test tool downloads)
+	command -v node >/dev/null || pkgs+=(nodejs)
+	command -v npm >/dev/null || pkgs+=(npm)
+	command -v chromium >/dev/null || pkgs+=(chromium)
 	if [ ${#pkgs[@]} -gt 0 ]; then apt_install "${pkgs[@]}"; fi
 	if ! id postgres >/dev/null 2>&1; then
 		log "creating the postgres system user (initdb refuses to run as root)"
@@ -246,7 +251,9 @@ start_docker() {
 		sleep 2
 	fi
 	# What a killed dockerd leaves behind stops the next one from starting.
-	as_root rm -f "$pidfile" /var/run/docker.pid "$DOCKER_SOCK"
+	# containerd.pid too: its pid may belong to another process by now, and dockerd would
+	# wait for that "containerd" forever instead of starting its own.
+	as_root rm -f "$pidfile" /var/run/docker.pid "$DOCKER_SOCK" /var/run/docker/containerd/containerd.pid
 	mkdir -p "$DATA/docker"
 	log "starting dockerd (data in $DATA/docker)"
 	local sudo=()
