@@ -11,4 +11,9 @@
 // inode limits, an unprivileged user, no capabilities, no-new-privileges, and memory (no
 // swap), pids and CPU limits. The image is built locally from a Recipe (BuildImage) and
 // tagged by the recipe's hash.
+//
+// A sandbox lives no longer than its attach stream: when the worker that holds it dies,
+// the engine closes the runner's stdin, the runner exits, and the engine removes the
+// container. Containers are labelled with their worker's name (Sweep) and swept when
+// created but never started (SweepAbandoned).
 package sandbox

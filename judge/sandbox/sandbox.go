@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
@@ -138,7 +139,38 @@ func (e *Engine) Sweep(ctx context.Context) (int, error) {
 	n := 0
 	for _, c := range list {
 		err := e.cli.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true})
-		if err != nil && !cerrdefs.IsNotFound(err) && !strings.Contains(err.Error(), "already in progress") {
+		if err != nil && !cerrdefs.IsNotFound(err) && !removalInProgress(err) {
+			return n, fmt.Errorf("remove sandbox %s: %w", c.ID[:12], err)
+		}
+		n++
+	}
+	return n, nil
+}
+
+// SweepAbandoned removes the sandbox containers of any owner that were created long ago
+// and never started. A started sandbox ends with its worker's attach stream, and the
+// engine removes it; one whose worker died between creating and starting it has no
+// stream to lose, and its name may never come back to sweep it. A live worker starts
+// what it creates within engineTimeout, or removes it.
+func (e *Engine) SweepAbandoned(ctx context.Context) (int, error) {
+	return e.sweepAbandoned(ctx, 2*engineTimeout, filters.Arg("label", LabelSandbox))
+}
+
+func (e *Engine) sweepAbandoned(ctx context.Context, after time.Duration, label filters.KeyValuePair) (int, error) {
+	list, err := e.cli.ContainerList(ctx, container.ListOptions{
+		All:     true,
+		Filters: filters.NewArgs(label, filters.Arg("status", "created")),
+	})
+	if err != nil {
+		return 0, fmt.Errorf("list sandboxes: %w", err)
+	}
+	n := 0
+	for _, c := range list {
+		if time.Since(time.Unix(c.Created, 0)) < after {
+			continue
+		}
+		err := e.cli.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true})
+		if err != nil && !cerrdefs.IsNotFound(err) && !removalInProgress(err) {
 			return n, fmt.Errorf("remove sandbox %s: %w", c.ID[:12], err)
 		}
 		n++
@@ -162,6 +194,11 @@ type Box struct {
 	conn net.Conn
 	out  *bufio.Reader
 	demx *demux
+	// exited is closed once the container has ended, with its status in exitCode: an
+	// ended sandbox is removed by the engine at once, leaving nothing to inspect.
+	exited    chan struct{}
+	exitCode  int64
+	stopWatch context.CancelFunc
 }
 
 // Start creates and starts a sandbox: no network, read-only root, tmpfs /work and /tmp
@@ -176,6 +213,10 @@ func (e *Engine) Start(ctx context.Context) (*Box, error) {
 	tmpfs := fmt.Sprintf("rw,exec,nosuid,nodev,size=%d,nr_inodes=%d,mode=0700,uid=%d,gid=%d", c.WorkBytes, c.WorkInodes, SandboxUID, SandboxUID)
 	pids := c.Pids
 	noOOMKill, noInit := false, false
+	// The runner ends when its stdin does, and with StdinOnce the engine closes stdin when
+	// the attach stream closes; with AutoRemove it then removes the ended container. So a
+	// worker that dies (kill -9, a crash, a lost host) takes its sandboxes with it
+	// instead of leaving them waiting for commands that never come.
 	cfg := &container.Config{
 		Image:           c.Image,
 		Cmd:             []string{"/usr/local/bin/luffy-runner"},
@@ -186,12 +227,14 @@ func (e *Engine) Start(ctx context.Context) (*Box, error) {
 		AttachStdout:    true,
 		AttachStderr:    true,
 		OpenStdin:       true,
+		StdinOnce:       true,
 		NetworkDisabled: true,
 		Labels:          map[string]string{LabelSandbox: "1", LabelOwner: c.Owner},
 	}
 	host := &container.HostConfig{
 		NetworkMode: "none",
 		Runtime:     c.Runtime,
+		AutoRemove:  true,
 		// Answers travel over the attach stream; a log driver would copy every byte of
 		// every test's output to a file on the host as well.
 		LogConfig:      container.LogConfig{Type: "none"},
@@ -232,6 +275,8 @@ func (e *Engine) Start(ctx context.Context) (*Box, error) {
 	}
 	e.started = append(e.started, created.ID)
 	e.mu.Unlock()
+	// Registered before the start, so no exit goes unseen.
+	b.watchExit(ctx)
 	hj, err := e.cli.ContainerAttach(ctx, b.id, container.AttachOptions{Stream: true, Stdin: true, Stdout: true, Stderr: true})
 	if err != nil {
 		b.Close()
@@ -266,33 +311,88 @@ func (b *Box) SetMemory(ctx context.Context, bytes int64) error {
 	return nil
 }
 
-// OOMKilled says whether the kernel's OOM killer has fired in the container's cgroup.
+// OOMKilled says whether the kernel's OOM killer has fired in the container's cgroup;
+// the judge asks when the runner stopped answering.
 func (b *Box) OOMKilled(ctx context.Context) bool {
 	ctx, cancel := context.WithTimeout(ctx, engineTimeout)
 	defer cancel()
+	// A runner that died has an exit status, kept even once the engine has removed the
+	// ended container. Only the host can SIGKILL a container's PID 1, and the judge kills
+	// no sandbox it is still using, so a SIGKILL was the OOM killer's.
+	wait, stop := context.WithTimeout(ctx, 2*time.Second)
+	defer stop()
+	select {
+	case <-b.exited:
+		if b.exitCode == 128+int64(syscall.SIGKILL) {
+			return true
+		}
+	case <-wait.Done():
+	}
 	info, err := b.e.cli.ContainerInspect(ctx, b.id)
 	return err == nil && info.State != nil && info.State.OOMKilled
 }
 
-// Close removes the container, whatever state it is in. It is safe to call twice.
+// watchExit starts waiting for the container's exit, whose status OOMKilled may need;
+// the wait lasts until Close. ctx bounds only the call that registers it.
+func (b *Box) watchExit(ctx context.Context) {
+	wctx, cancel := context.WithCancel(context.Background())
+	b.stopWatch = cancel
+	b.exited = make(chan struct{})
+	unbind := context.AfterFunc(ctx, cancel)
+	res, errs := b.e.cli.ContainerWait(wctx, b.id, container.WaitConditionNextExit)
+	unbind()
+	go func() {
+		select {
+		case r := <-res:
+			b.exitCode = r.StatusCode
+			close(b.exited)
+		case <-errs:
+		}
+	}()
+}
+
+// Close removes the container, whatever state it is in, and returns once it is gone. It
+// is safe to call twice.
 func (b *Box) Close() error {
-	if b.conn != nil {
-		b.conn.Close()
-	}
 	if b.id == "" {
+		if b.conn != nil {
+			b.conn.Close()
+		}
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	// Removed before the attach stream closes: closing it first would end the runner and
+	// race the engine's own removal of an ended sandbox.
 	err := b.e.cli.ContainerRemove(ctx, b.id, container.RemoveOptions{Force: true})
+	if removalInProgress(err) {
+		// The runner had ended and the engine is removing the container already.
+		gone, errs := b.e.cli.ContainerWait(ctx, b.id, container.WaitConditionRemoved)
+		select {
+		case <-gone:
+			err = nil
+		case err = <-errs:
+		}
+	}
 	if cerrdefs.IsNotFound(err) {
 		err = nil
 	}
+	if b.conn != nil {
+		b.conn.Close()
+	}
+	if b.stopWatch != nil {
+		b.stopWatch()
+	}
+	id := b.id
 	b.id = ""
 	if err != nil {
-		return fmt.Errorf("remove sandbox: %w", err)
+		return fmt.Errorf("remove sandbox %s: %w", id[:12], err)
 	}
 	return nil
+}
+
+func removalInProgress(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "already in progress")
 }
 
 func (b *Box) deadline(ctx context.Context, d time.Duration) func() {

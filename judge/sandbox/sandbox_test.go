@@ -2,9 +2,13 @@ package sandbox_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/docker/docker/api/types/container"
 
 	"github.com/luffy-edu/luffy/judge/sandbox"
 	"github.com/luffy-edu/luffy/judge/sandbox/sandboxtest"
@@ -45,6 +49,95 @@ func TestBoxRunsPrograms(t *testing.T) {
 		res, err = b.Run(ctx, sandbox.RunSpec{Args: []string{"/bin/sh", "-c", tc.cmd}, Env: []string{"PATH=/usr/bin:/bin"}, Limits: lim})
 		if err != nil || string(res.Stdout) != tc.want {
 			t.Errorf("%s: got %q (%s) %v", tc.cmd, res.Stdout, strings.TrimSpace(string(res.Stderr)), err)
+		}
+	}
+}
+
+// TestSandboxEndsWithItsAttachStream: a worker that dies (here: its connection to the
+// engine closes without a word) leaves no sandbox behind; the engine ends and removes it.
+func TestSandboxEndsWithItsAttachStream(t *testing.T) {
+	eng := sandboxtest.Engine(t)
+	ctx := context.Background()
+	b, err := eng.Start(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sandbox.DropConn(b)
+	deadline := time.Now().Add(10 * time.Second)
+	_, err = eng.Client().ContainerInspect(ctx, b.ID())
+	for err == nil && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+		_, err = eng.Client().ContainerInspect(ctx, b.ID())
+	}
+	if !cerrdefs.IsNotFound(err) {
+		t.Fatalf("sandbox %s still there 10 s after its attach stream closed (%v)", b.ID()[:12], err)
+	}
+	if err := b.Close(); err != nil {
+		t.Errorf("close after the engine removed the sandbox: %v", err)
+	}
+}
+
+// TestSweepAbandonedRemovesNeverStartedSandboxes: a sandbox whose worker died between
+// creating and starting it has no stream to end it; an old one is swept, a started one
+// is not.
+func TestSweepAbandonedRemovesNeverStartedSandboxes(t *testing.T) {
+	eng := sandboxtest.Engine(t)
+	ctx := context.Background()
+	started, err := eng.Start(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer started.Close()
+	created, err := eng.Client().ContainerCreate(ctx, &container.Config{
+		Image:  eng.Config().Image,
+		Labels: map[string]string{sandbox.LabelSandbox: "1", sandbox.LabelOwner: eng.Config().Owner},
+	}, &container.HostConfig{NetworkMode: "none"}, nil, nil, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := eng.SweepOwnAbandoned(ctx, time.Hour); err != nil || n != 0 {
+		t.Fatalf("swept %d sandboxes younger than the age (%v), want 0", n, err)
+	}
+	if n, err := eng.SweepOwnAbandoned(ctx, 0); err != nil || n != 1 {
+		t.Fatalf("swept %d sandboxes (%v), want the never-started one", n, err)
+	}
+	if _, err := eng.Client().ContainerInspect(ctx, created.ID); !cerrdefs.IsNotFound(err) {
+		t.Errorf("the never-started sandbox is still there (%v)", err)
+	}
+	if _, err := eng.Client().ContainerInspect(ctx, started.ID()); err != nil {
+		t.Errorf("the started sandbox was swept: %v", err)
+	}
+}
+
+// TestRunnerKilledByTheHostReadsAsOOM: the OOM killer ending the runner (simulated: only
+// the host can SIGKILL a container's PID 1) is still recognized after the engine has
+// removed the ended container.
+func TestRunnerKilledByTheHostReadsAsOOM(t *testing.T) {
+	eng := sandboxtest.Engine(t)
+	ctx := context.Background()
+	b, err := eng.Start(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if err := eng.Client().ContainerKill(ctx, b.ID(), "KILL"); err != nil {
+		t.Fatal(err)
+	}
+	_, err = b.Run(ctx, sandbox.RunSpec{Args: []string{"/bin/true"}, Limits: sandbox.Limits{WallMS: 1000, CPUMS: 1000, OutputBytes: 1 << 10}})
+	if !errors.Is(err, sandbox.ErrBroken) {
+		t.Fatalf("run in a killed sandbox: %v, want ErrBroken", err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for _, err := eng.Client().ContainerInspect(ctx, b.ID()); !cerrdefs.IsNotFound(err); _, err = eng.Client().ContainerInspect(ctx, b.ID()) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the engine has not removed the ended sandbox in 5 s (%v)", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// Asked again, as for every later test of the submission, it says the same.
+	for range 2 {
+		if !b.OOMKilled(ctx) {
+			t.Fatal("a runner SIGKILLed from outside does not read as the OOM killer's work")
 		}
 	}
 }

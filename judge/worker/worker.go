@@ -83,6 +83,10 @@ func New(cfg Config, store *judge.Store, eng *sandbox.Engine, pgURL string, reg 
 // Run judges until ctx ends. It first removes the sandboxes a previous worker of the same
 // name left behind, then runs Concurrency slots, each claiming and judging one submission
 // at a time. On return every claimed submission is either finished or handed back.
+//
+// A worker that dies leaves its submissions to the others once their leases run out,
+// and its sandboxes end with its connection to the engine; the few it had created and
+// not yet started, every worker sweeps (see sandbox.Engine.SweepAbandoned).
 func (w *Worker) Run(ctx context.Context) error {
 	n, err := w.judger.Engine.Sweep(ctx)
 	if err != nil {
@@ -97,6 +101,8 @@ func (w *Worker) Run(ctx context.Context) error {
 	go func() { defer wg.Done(); w.listen(ctx) }()
 	wg.Add(1)
 	go func() { defer wg.Done(); w.gaugeQueue(ctx) }()
+	wg.Add(1)
+	go func() { defer wg.Done(); w.sweepAbandoned(ctx) }()
 	for i := 0; i < w.cfg.Concurrency; i++ {
 		wg.Add(1)
 		go func() { defer wg.Done(); w.slot(ctx) }()
@@ -142,6 +148,27 @@ func (w *Worker) gaugeQueue(ctx context.Context) {
 	for {
 		if n, err := w.store.QueueDepth(ctx); err == nil {
 			w.m.queueDepth.Set(float64(n))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// sweepAbandoned removes, every minute, the sandboxes that dead workers of any name created
+// and never started.
+func (w *Worker) sweepAbandoned(ctx context.Context) {
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		n, err := w.judger.Engine.SweepAbandoned(ctx)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			w.log.Warn("sweep abandoned sandboxes", "err", err)
+		case n > 0:
+			w.log.Info("removed sandboxes a dead worker created and never started", "count", n)
 		}
 		select {
 		case <-ctx.Done():
