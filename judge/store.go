@@ -91,7 +91,23 @@ func (p *Problem) Validate() error {
 		if st.Points < 0 || st.Points > 100 || len(st.Tests) == 0 {
 			return &InputError{"subtasks", "each subtask needs 0-100 points and at least one test"}
 		}
+		if utf8.RuneCountInString(st.Name) > 64 || !utf8.ValidString(st.Name) {
+			return &InputError{"subtasks", "a subtask's name is at most 64 characters"}
+		}
+		for _, n := range st.Tests {
+			if len(n) > 64 { // the longest name a test archive may give a test
+				return &InputError{"subtasks", "a test name is at most 64 characters"}
+			}
+		}
 		total += st.Points
+	}
+	if len(p.Tags) > 20 {
+		return &InputError{"tags", "at most 20"}
+	}
+	for _, tag := range p.Tags {
+		if utf8.RuneCountInString(tag) > 32 || !utf8.ValidString(tag) {
+			return &InputError{"tags", "a tag is at most 32 characters"}
+		}
 	}
 	if len(p.Subtasks) > 0 && total != 100 {
 		return &InputError{"subtasks", fmt.Sprintf("points must add up to 100, not %d", total)}

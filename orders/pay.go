@@ -30,6 +30,9 @@ const (
 	OutcomeIgnored        = "ignored"         // a status other than paid
 )
 
+// maxGatewayID bounds the ids a gateway event names.
+const maxGatewayID = 128
+
 // paymentEvent is the body of a gateway notification.
 type paymentEvent struct {
 	EventID     string `json:"event_id"`
@@ -54,6 +57,11 @@ func (s *Shop) HandleCallback(ctx context.Context, body []byte, signatureHex str
 	}
 	if ev.EventID == "" || ev.OrderNumber == "" {
 		return "", &InputError{"body", "event_id and order_number are required"}
+	}
+	// A gateway's ids are short; a longer one could not be kept in the unique index of
+	// events, and would fail the insert on every retry.
+	if len(ev.EventID) > maxGatewayID || len(ev.OrderNumber) > maxGatewayID || len(ev.TradeNo) > maxGatewayID {
+		return "", &InputError{"body", fmt.Sprintf("event_id, order_number and trade_no are at most %d bytes", maxGatewayID)}
 	}
 	return s.applyEvent(ctx, ev, body)
 }

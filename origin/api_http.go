@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"time"
+	"unicode/utf8"
 
 	"github.com/valyala/fasthttp"
 
@@ -25,8 +26,17 @@ func decodeJSONUpTo(ctx *fasthttp.RequestCtx, v any, limit int) error {
 	if len(body) > limit {
 		return errf(fasthttp.StatusRequestEntityTooLarge, "body_too_large", "the body is larger than %d bytes", limit)
 	}
-	if len(bytes.TrimSpace(body)) == 0 {
+	trimmed := bytes.TrimSpace(body)
+	if len(trimmed) == 0 {
 		return errf(fasthttp.StatusBadRequest, "malformed_json", "a JSON body is required")
+	}
+	// encoding/json would quietly turn invalid UTF-8 into U+FFFD and null into a zero
+	// value: a body so mangled is refused, not half-understood.
+	if !utf8.Valid(body) {
+		return errf(fasthttp.StatusBadRequest, "malformed_json", "the body is not UTF-8")
+	}
+	if trimmed[0] != '{' {
+		return errf(fasthttp.StatusBadRequest, "malformed_json", "the body must be a JSON object")
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()

@@ -601,6 +601,20 @@ func (s *Server) serveSubmitHomework(ctx *fasthttp.RequestCtx, homeworkID int64)
 			writeError(ctx, errf(fasthttp.StatusBadRequest, "malformed_form", "the multipart form could not be read"))
 			return
 		}
+		// An unknown part is refused, as unknown JSON fields are: files sent as "file"
+		// instead of "files" would otherwise be dropped without a word.
+		for name := range form.Value {
+			if name != "text" {
+				writeError(ctx, errf(fasthttp.StatusBadRequest, "malformed_form", "unknown form field %q; the form takes text and files", name))
+				return
+			}
+		}
+		for name := range form.File {
+			if name != "files" {
+				writeError(ctx, errf(fasthttp.StatusBadRequest, "malformed_form", "unknown form field %q; the form takes text and files", name))
+				return
+			}
+		}
 		if v := form.Value["text"]; len(v) > 0 {
 			text = v[0]
 		}
@@ -646,6 +660,10 @@ func readPart(fh *multipart.FileHeader) ([]byte, error) {
 func (s *Server) serveHomeworkSubmissions(ctx *fasthttp.RequestCtx, homeworkID int64) {
 	u, ok := s.user(ctx)
 	if !ok {
+		return
+	}
+	if homeworkID <= 0 {
+		writeError(ctx, errNoSuchRecord)
 		return
 	}
 	list, err := s.learning.Submissions(s.dbctx(ctx), u.ID, homeworkID)
@@ -762,6 +780,10 @@ func (s *Server) serveQuestion(ctx *fasthttp.RequestCtx, id int64) {
 		return
 	}
 	q, err := s.learning.Question(s.dbctx(ctx), u.ID, id)
+	if errors.Is(err, learning.ErrForbidden) {
+		// another student's question is not there for them, so that ids cannot be probed
+		err = learning.ErrNotFound
+	}
 	if err != nil {
 		s.fail(ctx, err)
 		return

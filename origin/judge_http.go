@@ -180,6 +180,11 @@ func (s *Server) serveProblems(ctx *fasthttp.RequestCtx) {
 }
 
 func (s *Server) serveProblem(ctx *fasthttp.RequestCtx, idOrSlug string) {
+	if _, err := strconv.ParseInt(idOrSlug, 10, 64); err == nil && parseIDBytes([]byte(idOrSlug)) <= 0 {
+		// "01" and "+1" are not more names of problem 1, each a page of its own in caches
+		s.fail(ctx, judge.ErrNotFound)
+		return
+	}
 	p, err := s.judge.Problem(s.dbctx(ctx), idOrSlug)
 	if err != nil {
 		s.fail(ctx, err)
