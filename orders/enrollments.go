@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -51,4 +52,40 @@ func (e *Enrollments) GrantUsername(ctx context.Context, username string, course
 		return fmt.Errorf("find user %q: %w", username, err)
 	}
 	return e.Grant(ctx, id, courseID, until, by)
+}
+
+// MyCourse is a course a user may watch now.
+type MyCourse struct {
+	CourseID   int64      `json:"course_id"`
+	Title      string     `json:"title"`
+	Slug       string     `json:"slug"`
+	CoverURL   string     `json:"cover_url"`
+	ExpiresAt  *time.Time `json:"expires_at"` // nil: for good
+	EnrolledAt time.Time  `json:"enrolled_at"`
+}
+
+// Mine lists the courses the user holds an active, unexpired enrollment in, most recent
+// first.
+func (e *Enrollments) Mine(ctx context.Context, userID int64) ([]MyCourse, error) {
+	rows, err := e.pool.Query(ctx, `
+		SELECT c.id, c.title, c.slug, c.cover_url, e.expires_at, e.created_at
+		FROM enrollments e JOIN courses c ON c.id = e.course_id
+		WHERE e.user_id = $1 AND e.status = 'active' AND e.deleted_at IS NULL AND (e.expires_at IS NULL OR e.expires_at > now())
+			AND c.deleted_at IS NULL
+		ORDER BY e.id DESC LIMIT 1000`, userID)
+	if err != nil {
+		return nil, fmt.Errorf("courses of user %d: %w", userID, err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (MyCourse, error) {
+		var m MyCourse
+		err := r.Scan(&m.CourseID, &m.Title, &m.Slug, &m.CoverURL, &m.ExpiresAt, &m.EnrolledAt)
+		return m, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("courses of user %d: %w", userID, err)
+	}
+	if out == nil {
+		out = []MyCourse{}
+	}
+	return out, nil
 }

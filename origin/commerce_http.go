@@ -386,6 +386,20 @@ func (s *Server) serveRefund(ctx *fasthttp.RequestCtx, id int64) {
 	writeJSON(ctx, fasthttp.StatusOK, o)
 }
 
+// serveMyCourses lists the courses the user may watch now.
+func (s *Server) serveMyCourses(ctx *fasthttp.RequestCtx) {
+	u, ok := s.user(ctx)
+	if !ok {
+		return
+	}
+	list, err := s.enrollments.Mine(s.dbctx(ctx), u.ID)
+	if err != nil {
+		s.fail(ctx, err)
+		return
+	}
+	writeJSON(ctx, fasthttp.StatusOK, map[string]any{"items": list})
+}
+
 // serveCallback is the payment gateway's notification: its signature is checked on the
 // raw body, before anything is parsed.
 func (s *Server) serveCallback(ctx *fasthttp.RequestCtx) {

@@ -149,6 +149,22 @@ func TestCheckoutThroughHTTP(t *testing.T) {
 	if !enrolled {
 		t.Error("paid, but no enrollment")
 	}
+	var mine struct {
+		Items []struct {
+			CourseID int64  `json:"course_id"`
+			Title    string `json:"title"`
+		} `json:"items"`
+	}
+	do(t, "GET", o.base+"/api/v1/me/courses", buyer, nil).json(t, &mine)
+	if len(mine.Items) != 1 || mine.Items[0].CourseID != course || mine.Items[0].Title == "" {
+		t.Errorf("my courses after paying: %+v", mine)
+	}
+	do(t, "GET", o.base+"/api/v1/me/courses", other, nil).json(t, &mine)
+	for _, c := range mine.Items {
+		if c.CourseID == course {
+			t.Error("another user's course is listed as theirs")
+		}
+	}
 	var bal struct{ Available int64 }
 	do(t, "GET", o.base+"/api/v1/points", buyer, nil).json(t, &bal)
 	if want := points.RuleAmount(points.RuleSignup, 0) + points.RuleAmount(points.RulePurchase, price); bal.Available != want {

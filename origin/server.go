@@ -462,6 +462,11 @@ func (s *Server) dispatch(ctx *fasthttp.RequestCtx) route {
 			s.serveSubmissions(ctx)
 		}
 		return routeSubmissions
+	case "/api/v1/me/courses":
+		if s.allow(ctx, "GET", methodGet) {
+			s.serveMyCourses(ctx)
+		}
+		return routeMyCourses
 	case "/api/v1/me/wrong-book":
 		if s.allow(ctx, "GET", methodGet) {
 			s.serveWrongBook(ctx)
