@@ -5,12 +5,18 @@ GO       ?= go
 STATICCHECK_VERSION := v0.8.2
 export PATH := $(CURDIR)/.data/bin:$(PATH)
 
-.PHONY: all build stack stack-down stack-status judge-image run test fuzz bench lint
+.PHONY: all build web stack stack-down stack-status judge-image run test fuzz chaos bench lint
 
 all: build
 
-build:
+build: web
 	$(GO) build -o bin/luffy ./cmd/luffy
+
+## web: vendor hls.js (pinned in web/package-lock.json) into the web front that `go build`
+## embeds; without it the player uses the browser's native HLS only
+web: web/app/vendor/hls.min.js
+web/app/vendor/hls.min.js: web/package.json web/package-lock.json
+	cd web && npm ci --no-audit --no-fund && cp node_modules/hls.js/dist/hls.min.js app/vendor/hls.min.js
 
 ## stack: bring up the local Postgres (:55432), MinIO (:9000) and Docker engine; idempotent
 stack:
@@ -58,6 +64,12 @@ fuzz:
 		echo "fuzz $$pkg $$name for $$n executions"; \
 		$(GO) test -run='^$$' -fuzz="^$$name\$$" -fuzztime=$${n}x $$pkg; \
 	done
+
+## chaos: the fault-injection tests (chaos/) in their long variant: the origin killed for
+## 2 minutes, MinIO for 1, Postgres down for 20 s, under more load; each test runs a
+## private Postgres, MinIO and luffy processes on free ports (make test runs the short one)
+chaos: stack
+	LUFFY_CHAOS_LONG=1 $(GO) test -count=1 -timeout 30m -v ./chaos/
 
 ## bench: the capacity test (30,000 connections held against the edge, catalog and video
 ## mixed at a fixed rate, with a verdict; bench/capacity.sh), then the micro-benchmarks:

@@ -413,6 +413,8 @@ func TestAccessControl(t *testing.T) {
 		{route: "submissions", method: "GET", path: "/api/v1/submissions", want: signedIn(200), shows: to(secret["compiler output"], asOwner)},
 		{route: "wrong_book", method: "GET", path: "/api/v1/me/wrong-book", want: signedIn(200)},
 		{route: "my_courses", method: "GET", path: "/api/v1/me/courses", want: signedIn(200)},
+		{route: "web", method: "GET", path: "/", want: everyone(200)},
+		{route: "web", method: "GET", path: "/courses/1", want: everyone(200)},
 		{route: "submit", method: "POST", path: "/api/v1/submissions", want: signedIn(201),
 			body: map[string]string{"problem": f.problemSlug, "language": "python3", "source": "print(input())"}},
 		{route: "admin_problems", method: "POST", path: "/api/v1/admin/problems", want: adminOnly(201),

@@ -52,13 +52,14 @@ const (
 	routeQuestions
 	routeTutor
 	routeMyCourses
+	routeWeb
 	numRoutes
 )
 
 var routeNames = [numRoutes]string{"unknown", "categories", "courses", "course", "auth_register", "auth_login",
 	"auth_logout", "auth_me", "admin_courses", "admin_course", "admin_reorder", "metrics", "healthz", "readyz", "video", "lesson_play", "video_public_key",
 	"problems", "problem", "submit", "submissions", "submission", "submission_events", "wrong_book", "admin_problems", "admin_problem_tests",
-	"cart", "orders", "order", "payment_callback", "points", "admin_commerce", "notifications", "homework", "questions", "tutor", "my_courses"}
+	"cart", "orders", "order", "payment_callback", "points", "admin_commerce", "notifications", "homework", "questions", "tutor", "my_courses", "web"}
 
 // statuses that get a pre-resolved counter, so that counting them allocates nothing.
 var commonStatuses = []int{200, 201, 304, 400, 401, 403, 404, 405, 408, 409, 413, 422, 429, 500, 503}

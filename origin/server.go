@@ -33,6 +33,7 @@ import (
 	"github.com/luffy-edu/luffy/orders"
 	"github.com/luffy-edu/luffy/storage"
 	"github.com/luffy-edu/luffy/video"
+	"github.com/luffy-edu/luffy/web"
 )
 
 // Config is the origin's configuration; the field help is the user documentation of
@@ -179,6 +180,7 @@ type Server struct {
 	reads        *storage.ReadSplit
 	features     *features.Switches
 	limits       limits
+	web          *web.Site
 	listenDone   chan struct{}
 	ln           net.Listener
 	serveErr     chan error
@@ -241,12 +243,16 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("limit exempt: %w", err)
 	}
+	site, err := web.New()
+	if err != nil {
+		return nil, fmt.Errorf("web front: %w", err)
+	}
 	switches := features.New(pool)
 	if err := switches.Reload(ctx); err != nil {
 		slog.Warn("feature switches not read; all on until they are", "err", err)
 	}
 	s := &Server{
-		cfg: cfg, pool: pool, pgURL: deps.PGURL, replica: replica, reads: reads, features: switches,
+		cfg: cfg, pool: pool, pgURL: deps.PGURL, replica: replica, reads: reads, features: switches, web: site,
 		limits:         limits{perIP: limit.NewRate(cfg.RateLimit, cfg.RateBurst), perUser: limit.NewRate(cfg.UserRateLimit, cfg.UserRateBurst), exempt: exempt},
 		catalog:        catalog.NewStore(pool).ReadFrom(reads.Reader),
 		accounts:       accounts.NewService(pool, cfg.TokenTTL),
@@ -530,6 +536,9 @@ func (s *Server) dispatch(ctx *fasthttp.RequestCtx) route {
 	}
 	if r, ok := s.dispatchFeatures(ctx, path); ok {
 		return r
+	}
+	if s.web.Serve(ctx) { // the web front: its assets, and its page for any app route
+		return routeWeb
 	}
 	writeError(ctx, errRouteNotFound)
 	return routeUnknown
