@@ -326,7 +326,7 @@ func reserveIDs(ctx context.Context, tx pgx.Tx, table string, n int) (int64, err
 	var first int64
 	err := tx.QueryRow(ctx, fmt.Sprintf(`
 		WITH cur AS (SELECT GREATEST((SELECT COALESCE(max(id), 0) FROM %[1]s),
-			(SELECT last_value FROM %[2]s)) AS v)
+			(SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END FROM %[2]s)) AS v)
 		SELECT setval('%[2]s', (SELECT v FROM cur) + $1) - $1 + 1`, table, table+"_id_seq"), n).Scan(&first)
 	if err != nil {
 		return 0, fmt.Errorf("reserve %d ids in %s: %w", n, table, err)

@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/valyala/fasthttp"
 )
 
 // TestAbuseLimits: the per-address rate (429 JSON with Retry-After, cache hits
@@ -123,4 +125,43 @@ func TestAbuseLimits(t *testing.T) {
 
 func isReset(err error) bool {
 	return err != nil && (strings.Contains(err.Error(), "connection reset") || strings.Contains(err.Error(), "broken pipe"))
+}
+
+// An origin's 503 marked as its own answer (its database or object store is out) is
+// relayed with its Retry-After, and the origin is not ejected: the next request still
+// goes to it, where an unmarked 503 would count against it.
+func TestOriginDependencyOutageIsRelayed(t *testing.T) {
+	o := newScriptOrigin(t)
+	var down atomic.Bool
+	down.Store(true)
+	o.route("/api/v1/seg", func(ctx *fasthttp.RequestCtx) {
+		if down.Load() {
+			ctx.Response.Header.Set("Luffy-Origin-Up", "1")
+			ctx.Response.Header.Set("Retry-After", "1")
+			ctx.SetStatusCode(503)
+			ctx.SetContentType("application/json")
+			ctx.SetBodyString(`{"error":{"code":"unavailable","message":"the object store is unavailable; retry shortly"}}`)
+			return
+		}
+		ctx.Response.Header.Set("Cache-Control", "public, max-age=60")
+		ctx.SetBodyString("segment")
+	})
+	e := startEdge(t, Config{Origins: []string{o.base}})
+	for i := range 5 {
+		start := time.Now()
+		r := get(t, "http://"+e.Addr()+"/api/v1/seg")
+		if r.status != 503 || !strings.Contains(r.body, `"unavailable"`) || r.header.Get("Retry-After") != "1" {
+			t.Fatalf("request %d with the origin's store out: %d %v %s", i+1, r.status, r.header, r.body)
+		}
+		if d := time.Since(start); d > 100*time.Millisecond {
+			t.Errorf("request %d took %v", i+1, d)
+		}
+	}
+	if n := o.count("/api/v1/seg"); n != 5 {
+		t.Fatalf("the origin was asked %d times for 5 requests: it was ejected", n)
+	}
+	down.Store(false)
+	if r := get(t, "http://"+e.Addr()+"/api/v1/seg"); r.status != 200 || r.body != "segment" {
+		t.Fatalf("after the store is back: %d %s", r.status, r.body)
+	}
 }

@@ -194,6 +194,9 @@ type fetched struct {
 
 var errOrigin = errors.New("origin error")
 
+// hdrOriginUp marks an origin's 503 given while the origin itself is healthy.
+var hdrOriginUp = []byte("Luffy-Origin-Up")
+
 // fetch asks the origins (in consistent-hash order, failing over) for key, and stores a
 // cacheable answer. A stale entry with an ETag is revalidated with If-None-Match.
 func (s *Server) fetch(key []byte, in *fasthttp.Request, stale *entry) (*entry, error) {
@@ -238,10 +241,11 @@ func (s *Server) fetch(key []byte, in *fasthttp.Request, stale *entry) (*entry, 
 			lastErr = err
 			continue
 		}
-		if st := resp.StatusCode(); st == 502 || st == 503 || st == 504 {
+		if st := resp.StatusCode(); (st == 502 || st == 503 || st == 504) && len(resp.Header.PeekBytes(hdrOriginUp)) == 0 {
 			// the origin is down or overloaded: another may answer. Other 5xx are the
 			// application's answer to this request, and must not eject an origin that a
-			// client can make fail on purpose.
+			// client can make fail on purpose; so is a 503 the origin marks as its own
+			// answer (Postgres or the object store out: every origin shares them).
 			o.ReportFailure()
 			lastErr = errors.New("origin answered " + itoa(st))
 			continue

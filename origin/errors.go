@@ -125,6 +125,9 @@ func (s *Server) fail(ctx *fasthttp.RequestCtx, err error) {
 	writeError(ctx, ae)
 }
 
+// originUpHeader marks a 503 that an origin answers while it is itself healthy.
+const originUpHeader = "Luffy-Origin-Up"
+
 func writeError(ctx *fasthttp.RequestCtx, ae *apiError) {
 	ctx.Response.Reset()
 	ctx.SetStatusCode(ae.status)
@@ -132,6 +135,12 @@ func writeError(ctx *fasthttp.RequestCtx, ae *apiError) {
 	ctx.Response.Header.Set("Cache-Control", "no-store")
 	if ae.status == fasthttp.StatusServiceUnavailable {
 		ctx.Response.Header.Set("Retry-After", "1")
+		if ae.code != "stopping" {
+			// This origin is up; what it depends on (Postgres, the object store) or a
+			// switch is not. Edges relay the answer rather than eject the origin and
+			// try the others, which share the same dependencies.
+			ctx.Response.Header.Set(originUpHeader, "1")
+		}
 	}
 	b, _ := json.Marshal(map[string]any{"error": map[string]string{"code": ae.code, "message": ae.message}})
 	ctx.SetBody(b)

@@ -221,7 +221,7 @@ func (s *Server) serveObject(ctx *fasthttp.RequestCtx, key, contentType string) 
 func (s *Server) loadObject(key string) ([]byte, error) {
 	cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	obj, err := s.objects.GetObject(cctx, s.objects.Bucket, key, minio.GetObjectOptions{})
+	obj, err := s.objects.Reads.GetObject(cctx, s.objects.Bucket, key, minio.GetObjectOptions{})
 	if err != nil {
 		return nil, objectError(key, err)
 	}
@@ -249,7 +249,7 @@ func (s *Server) streamObject(ctx *fasthttp.RequestCtx, key, contentType string)
 	if rangeHeader != "" {
 		// A cold ranged read needs the size first, to resolve the range and answer
 		// Content-Range.
-		st, err := s.objects.StatObject(ctx, s.objects.Bucket, key, minio.StatObjectOptions{})
+		st, err := s.objects.Reads.StatObject(ctx, s.objects.Bucket, key, minio.StatObjectOptions{})
 		if err != nil {
 			s.fail(ctx, objectError(key, err))
 			return
@@ -268,7 +268,7 @@ func (s *Server) streamObject(ctx *fasthttp.RequestCtx, key, contentType string)
 	}
 	// The body is read after this handler returns, so the request must not be bound to
 	// a context that ends with it; closing the object ends the transfer.
-	obj, err := s.objects.GetObject(context.Background(), s.objects.Bucket, key, opts)
+	obj, err := s.objects.Reads.GetObject(context.Background(), s.objects.Bucket, key, opts)
 	if err != nil {
 		s.fail(ctx, objectError(key, err))
 		return

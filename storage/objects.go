@@ -22,6 +22,12 @@ type ObjectConfig struct {
 type Objects struct {
 	*minio.Client
 	Bucket string
+	// Reads is the client for reads a viewer waits on (HLS files the origin serves). It
+	// makes one attempt where the main client retries with backoff for seconds, and it
+	// fails at once while the store is known to be down: a network error marks it offline,
+	// and a probe every second marks it online again. A viewer gets a quick 503 to retry
+	// elsewhere instead of a request held open through an outage.
+	Reads *minio.Client
 }
 
 // OpenObjects connects to the object store and makes sure the bucket exists.
@@ -47,6 +53,14 @@ func OpenObjects(ctx context.Context, cfg ObjectConfig) (*Objects, error) {
 	if err != nil {
 		return nil, fmt.Errorf("object store client: %w", err)
 	}
+	reads, err := minio.New(u.Host, &minio.Options{
+		Creds:      credentials.NewStaticV4(cfg.AccessKey, cfg.SecretKey, ""),
+		Secure:     u.Scheme == "https",
+		MaxRetries: 1,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("object store client: %w", err)
+	}
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	ok, err := c.BucketExists(cctx, cfg.Bucket)
@@ -60,5 +74,9 @@ func OpenObjects(ctx context.Context, cfg ObjectConfig) (*Objects, error) {
 			}
 		}
 	}
-	return &Objects{Client: c, Bucket: cfg.Bucket}, nil
+	// The probe runs for the life of the process, as the client does.
+	if _, err := reads.HealthCheck(time.Second); err != nil {
+		return nil, fmt.Errorf("object store health check: %w", err)
+	}
+	return &Objects{Client: c, Bucket: cfg.Bucket, Reads: reads}, nil
 }
