@@ -83,7 +83,12 @@ func (b *buyer) Done(_ *fasthttp.Request, resp *fasthttp.Response) {
 	}
 	switch b.step {
 	case 0:
-		b.step = 1
+		// Registered, or the name is taken (a rerun against the same database): sign in.
+		// A refusal that may pass (429, 503) registers again on the next request, or the
+		// connection would fail to sign in for the rest of the run.
+		if st := resp.StatusCode(); ok || st == fasthttp.StatusConflict {
+			b.step = 1
+		}
 	case 1:
 		var out struct{ Token string }
 		if ok && json.Unmarshal(body, &out) == nil && out.Token != "" {
