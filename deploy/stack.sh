@@ -84,6 +84,8 @@ install_missing() {
 	command -v node >/dev/null || pkgs+=(nodejs)
 	command -v npm >/dev/null || pkgs+=(npm)
 	command -v chromium >/dev/null || pkgs+=(chromium)
+	# the catalog is Chinese: without CJK fonts the browser tests' screenshots show boxes
+	dpkg -s fonts-noto-cjk >/dev/null 2>&1 || pkgs+=(fonts-noto-cjk)
 	if [ ${#pkgs[@]} -gt 0 ]; then apt_install "${pkgs[@]}"; fi
 	if ! id postgres >/dev/null 2>&1; then
 		log "creating the postgres system user (initdb refuses to run as root)"

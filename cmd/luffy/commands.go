@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -206,8 +207,12 @@ func (c upCmd) Run(g *globals, ctx context.Context) error {
 	}
 	var judgeSvc *judgeService
 	if c.Judge {
+		// A worker removes the sandboxes its name left behind when it starts; named by
+		// host and listen address, two `luffy up` on one machine (a developer's and a
+		// test's) never remove each other's, and a restart still cleans up its own.
 		host, _ := os.Hostname()
-		judgeSvc, err = newJudgeService(ctx, worker.Config{Concurrency: c.JudgeConcurrency, Name: "up-" + host}, sandbox.Config{}, c.JudgeListen, pool, objects, g.PGURL)
+		name := "up-" + host + "-" + strings.NewReplacer(":", "-", ".", "-").Replace(c.JudgeListen)
+		judgeSvc, err = newJudgeService(ctx, worker.Config{Concurrency: c.JudgeConcurrency, Name: name}, sandbox.Config{}, c.JudgeListen, pool, objects, g.PGURL)
 		if err == nil {
 			err = judgeSvc.Start(ctx)
 		}

@@ -62,7 +62,11 @@ async function route() {
   } catch (err) {
     if (err && err.name === 'AbortError') return;
     if (ctl.signal.aborted) return;
-    fill(view, errorBox(err), h('p', null, h('a', { href: '#/' }, 'Back to the courses')));
+    // A page's own record missing is an address that leads nowhere; the API's words for
+    // it ("no such record") are not the user's.
+    const msg = err instanceof ApiError && err.status === 404
+      ? 'There is nothing at this address: what it showed may have been removed, or the link is wrong.' : err;
+    fill(view, errorBox(msg), h('p', null, h('a', { href: '#/' }, 'Back to the courses')));
   }
 }
 
