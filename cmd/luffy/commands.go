@@ -189,9 +189,12 @@ func (c upCmd) Run(g *globals, ctx context.Context) error {
 	if err := srv.Start(ctx); err != nil {
 		return err
 	}
+	// The edge keeps a standalone edge's limits against abuse, exempting what the
+	// origin exempts (loopback by default).
 	edgeSrv, err := edge.New(edge.Config{
 		Listen: c.EdgeListen, Origins: []string{"http://" + srv.Addr()}, PurgeSecret: c.PurgeSecret,
 		TokenPublicKey: base64.StdEncoding.EncodeToString(srv.PublicKey()),
+		RateLimit:      200, RateBurst: 400, MaxConnsPerIP: 256, LimitExempt: c.LimitExempt,
 	})
 	if err != nil {
 		return err
