@@ -55,7 +55,7 @@ FUZZSCALE ?= 1
 FUZZ_TARGETS := ./catalog:FuzzParseListQuery:100000 ./catalog:FuzzDecodeCursor:100000 \
 	./origin:FuzzRequest:20000 ./video:FuzzParseToken:50000 ./video:FuzzDecodeClaims:100000 \
 	./video:FuzzParsePath:100000 ./edge:FuzzParseCacheControl:100000 ./edge:FuzzNormalizeKey:100000 \
-	./internal/httprange:FuzzParse:100000 \
+	./internal/httprange:FuzzParse:100000 ./internal/httpx:FuzzHeaders:100000 \
 	./judge/check:FuzzCompare:50000 ./judge/testzip:FuzzRead:20000 ./origin:FuzzJudgeRequest:20000
 
 fuzz:

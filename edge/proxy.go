@@ -11,6 +11,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/luffy-edu/luffy/internal/httprange"
+	"github.com/luffy-edu/luffy/internal/httpx"
 )
 
 // Encoding classes in cache keys: the origin answers gzip clients with gzip, so
@@ -53,31 +54,6 @@ func cacheKey(dst []byte, enc byte, path, query []byte) []byte {
 	return NormalizeKey(dst, nil, path, query)
 }
 
-// acceptsGzip reads Accept-Encoding: gzip offered (as its own token) and not refused
-// with a q of zero.
-func acceptsGzip(ae []byte) bool {
-	for len(ae) > 0 {
-		var item []byte
-		if i := bytes.IndexByte(ae, ','); i >= 0 {
-			item, ae = ae[:i], ae[i+1:]
-		} else {
-			item, ae = ae, nil
-		}
-		name, params, _ := bytes.Cut(item, []byte(";"))
-		if !bytes.EqualFold(bytes.TrimSpace(name), valGzip) {
-			continue
-		}
-		params = bytes.TrimSpace(params)
-		q, ok := bytes.CutPrefix(params, []byte("q="))
-		if !ok {
-			return true
-		}
-		q = bytes.TrimRight(bytes.TrimSpace(q), "0")
-		return len(q) != 0 && string(q) != "0."
-	}
-	return false
-}
-
 func (s *Server) cacheStatus(ctx *fasthttp.RequestCtx, v []byte) {
 	ctx.Response.Header.SetCanonical(hdrCacheStatus, v)
 }
@@ -90,7 +66,7 @@ func (s *Server) serveCacheable(ctx *fasthttp.RequestCtx, key []byte) {
 	defer keyBufs.Put(kb)
 	if key == nil {
 		enc := byte(encIdentity)
-		if acceptsGzip(ctx.Request.Header.PeekBytes(hdrAcceptEnc)) {
+		if httpx.AcceptsGzip(ctx.Request.Header.PeekBytes(hdrAcceptEnc)) {
 			enc = encGzip
 		}
 		kb.b = cacheKey(kb.b[:0], enc, ctx.Request.URI().PathOriginal(), ctx.URI().QueryString())

@@ -12,6 +12,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/luffy-edu/luffy/catalog"
+	"github.com/luffy-edu/luffy/internal/httpx"
 )
 
 // keyBuf is a pooled buffer that cache keys are built in, so a hit allocates nothing.
@@ -208,13 +209,13 @@ func (s *Server) writeEntry(ctx *fasthttp.RequestCtx, e *entry, cacheStatus []by
 	h.SetCanonical(hdrSurrogateKey, e.surrogate)
 	h.SetCanonical(hdrVary, valAcceptEnc)
 	h.SetCanonical(hdrCacheStatus, cacheStatus)
-	gz := e.gzBody != nil && acceptsGzip(ctx.Request.Header.PeekBytes(valAcceptEnc))
+	gz := e.gzBody != nil && httpx.AcceptsGzip(ctx.Request.Header.PeekBytes(valAcceptEnc))
 	etag := e.etag
 	if gz {
 		etag = e.gzETag
 	}
 	h.SetCanonical(hdrETag, etag)
-	if inm := ctx.Request.Header.PeekBytes(hdrIfNoneMatch); len(inm) > 0 && etagMatches(inm, e) {
+	if inm := ctx.Request.Header.PeekBytes(hdrIfNoneMatch); len(inm) > 0 && httpx.ETagMatches(inm, e.etag, e.gzETag) {
 		ctx.SetStatusCode(fasthttp.StatusNotModified)
 		return
 	}
@@ -228,60 +229,3 @@ func (s *Server) writeEntry(ctx *fasthttp.RequestCtx, e *entry, cacheStatus []by
 }
 
 var hdrIfNoneMatch = []byte("If-None-Match")
-
-// acceptsGzip is a cheap reading of Accept-Encoding: gzip offered and not refused by a
-// q of zero ("gzip;q=0", "gzip; q=0.0").
-func acceptsGzip(ae []byte) bool {
-	i := bytes.Index(ae, valGzip)
-	if i < 0 {
-		return false
-	}
-	rest := ae[i+len(valGzip):]
-	if j := bytes.IndexByte(rest, ','); j >= 0 {
-		rest = rest[:j]
-	}
-	rest = bytes.TrimSpace(rest)
-	if len(rest) == 0 || rest[0] != ';' {
-		return true
-	}
-	rest = bytes.TrimSpace(rest[1:])
-	if len(rest) < 2 || (rest[0] != 'q' && rest[0] != 'Q') {
-		return true
-	}
-	rest = bytes.TrimSpace(rest[1:])
-	if len(rest) == 0 || rest[0] != '=' {
-		return true
-	}
-	q := bytes.TrimRight(bytes.TrimSpace(rest[1:]), "0") // "0", "0.0", "0.000" become "" or "0."
-	return len(q) != 0 && string(q) != "0."
-}
-
-// etagMatches implements If-None-Match's weak comparison over a list of tags: either
-// representation's tag, with or without W/, or "*".
-func etagMatches(inm []byte, e *entry) bool {
-	for len(inm) > 0 {
-		inm = bytes.TrimLeft(inm, " ,\t")
-		if len(inm) == 0 {
-			return false
-		}
-		if inm[0] == '*' {
-			return true
-		}
-		if bytes.HasPrefix(inm, []byte("W/")) {
-			inm = inm[2:]
-		}
-		if len(inm) == 0 || inm[0] != '"' {
-			return false
-		}
-		end := bytes.IndexByte(inm[1:], '"')
-		if end < 0 {
-			return false
-		}
-		tag := inm[:end+2]
-		if bytes.Equal(tag, e.etag) || (e.gzETag != nil && bytes.Equal(tag, e.gzETag)) {
-			return true
-		}
-		inm = inm[end+2:]
-	}
-	return false
-}

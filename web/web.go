@@ -16,6 +16,8 @@ import (
 	"strings"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/luffy-edu/luffy/internal/httpx"
 )
 
 // The whole directory, so that the package compiles before the build has copied hls.js
@@ -402,7 +404,7 @@ func (s *Site) write(ctx *fasthttp.RequestCtx, f *file) {
 	h := &ctx.Response.Header
 	h.SetCanonical(hdrCacheControl, f.cacheControl)
 	h.SetCanonical(hdrNosniff, valNosniff)
-	gz := f.gz != nil && acceptsGzip(ctx.Request.Header.PeekBytes(hdrAcceptEnc))
+	gz := f.gz != nil && httpx.AcceptsGzip(ctx.Request.Header.PeekBytes(hdrAcceptEnc))
 	etag := f.etag
 	if gz {
 		etag = f.gzETag
@@ -411,7 +413,7 @@ func (s *Site) write(ctx *fasthttp.RequestCtx, f *file) {
 		h.SetCanonical(hdrVary, hdrAcceptEnc)
 	}
 	h.SetCanonical(hdrETag, etag)
-	if inm := ctx.Request.Header.PeekBytes(hdrIfNoneMatch); len(inm) > 0 && etagMatches(inm, f) {
+	if inm := ctx.Request.Header.PeekBytes(hdrIfNoneMatch); len(inm) > 0 && httpx.ETagMatches(inm, f.etag, f.gzETag) {
 		ctx.SetStatusCode(fasthttp.StatusNotModified)
 		return
 	}
@@ -422,59 +424,4 @@ func (s *Site) write(ctx *fasthttp.RequestCtx, f *file) {
 		return
 	}
 	ctx.Response.SetBodyRaw(f.body)
-}
-
-// acceptsGzip reads Accept-Encoding: gzip (or *) offered and not refused with q=0.
-func acceptsGzip(ae []byte) bool {
-	for len(ae) > 0 {
-		var item []byte
-		if i := bytes.IndexByte(ae, ','); i >= 0 {
-			item, ae = ae[:i], ae[i+1:]
-		} else {
-			item, ae = ae, nil
-		}
-		coding, params, _ := bytes.Cut(item, []byte(";"))
-		coding = bytes.TrimSpace(coding)
-		if !bytes.EqualFold(coding, valGzip) && string(coding) != "*" {
-			continue
-		}
-		params = bytes.TrimSpace(params)
-		if len(params) < 2 || (params[0] != 'q' && params[0] != 'Q') {
-			return true
-		}
-		q := bytes.TrimSpace(params[1:])
-		if len(q) == 0 || q[0] != '=' {
-			return true
-		}
-		q = bytes.TrimRight(bytes.TrimSpace(q[1:]), "0")
-		return len(q) != 0 && string(q) != "0."
-	}
-	return false
-}
-
-// etagMatches is If-None-Match's weak comparison against either representation's tag.
-func etagMatches(inm []byte, f *file) bool {
-	for len(inm) > 0 {
-		inm = bytes.TrimLeft(inm, " ,\t")
-		if len(inm) == 0 {
-			return false
-		}
-		if inm[0] == '*' {
-			return true
-		}
-		inm = bytes.TrimPrefix(inm, []byte("W/"))
-		if len(inm) == 0 || inm[0] != '"' {
-			return false
-		}
-		end := bytes.IndexByte(inm[1:], '"')
-		if end < 0 {
-			return false
-		}
-		tag := inm[:end+2]
-		if bytes.Equal(tag, f.etag) || (f.gzETag != nil && bytes.Equal(tag, f.gzETag)) {
-			return true
-		}
-		inm = inm[end+2:]
-	}
-	return false
 }
