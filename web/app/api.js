@@ -95,6 +95,29 @@ export async function api(path, { method = 'GET', body, headers = {}, signal } =
   throw failure(res, data, tok);
 }
 
+// download fetches an authenticated file (GET /api/v1 + path) and hands it to the
+// browser as a download named name: a plain link could not carry the bearer token.
+export async function download(path, name) {
+  const tok = token();
+  let res;
+  try {
+    res = await fetch('/api/v1' + path, { headers: tok ? { Authorization: 'Bearer ' + tok } : {} });
+  } catch {
+    throw new ApiError(0, 'network', OFFLINE);
+  }
+  if (!res.ok) {
+    let data = null;
+    try { data = await res.json(); } catch { /* not JSON */ }
+    throw failure(res, data, tok);
+  }
+  const url = URL.createObjectURL(await res.blob());
+  const a = Object.assign(document.createElement('a'), { href: url, download: name });
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 60_000);
+}
+
 // failure turns an error answer into an ApiError, ending the session on a 401 to a
 // request that carried a token (sentToken, or null).
 export function failure(res, data, sentToken) {

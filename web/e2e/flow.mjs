@@ -122,6 +122,24 @@ run.main(async (browser) => {
     await run.shot(page, 'my-courses');
   });
 
+  const homework = (course.chapters || []).flatMap((ch) => ch.homework || [])[0];
+  if (homework) {
+    await run.step(`homework ${homework.id}: submit an answer with a file, then download the file`, async () => {
+      await go(page, `/courses/${course.id}/homework/${homework.id}`);
+      await visible(page, '#homework-form');
+      await page.fill('#homework-text', 'My answer, with notes attached.');
+      await page.setInputFiles('#homework-files', { name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from('my working notes\n') });
+      await page.locator('#homework-submit').click();
+      const file = await visible(page, '[data-testid=homework-version] [data-testid=homework-file]');
+      const [dl] = await Promise.all([page.waitForEvent('download'), file.click()]);
+      if (dl.suggestedFilename() !== 'notes.txt') throw new Error(`downloaded ${dl.suggestedFilename()}, want notes.txt`);
+      run.log(`homework version submitted; its file downloads as ${dl.suggestedFilename()}`);
+      await run.shot(page, 'homework');
+    });
+  } else {
+    run.log('the bought course has no homework: the homework step is left out');
+  }
+
   await run.step('the problem list', async () => {
     await page.locator('#nav a[data-nav=problems]').click();
     await visible(page, '[data-testid=problem][data-slug=a-plus-b]');

@@ -1,6 +1,6 @@
 // One homework: submit (text and optional files; each submission is a new version) and
 // see every version with its grade.
-import { api, signedIn } from '/static/api.js';
+import { api, download, signedIn } from '/static/api.js';
 import { h, fill, when, showError, setTitle } from '/static/ui.js';
 
 const STATUS = { submitted: 'Waiting for a tutor', graded: 'Graded' };
@@ -72,9 +72,25 @@ function renderVersions(box, items) {
     h('header', null, h('b', null, `Version ${s.version}`), ' · ', when(s.created_at), ' · ',
       h('span', { class: `status s-${s.status}` }, STATUS[s.status] || s.status)),
     s.text ? h('pre', { class: 'answer' }, s.text) : null,
-    (s.files || []).length ? h('ul', { class: 'files' }, s.files.map((f) => h('li', null, `${f.name} (${Math.ceil(f.size / 1024)} KiB)`))) : null,
+    (s.files || []).length ? h('ul', { class: 'files' }, s.files.map((f) => h('li', null, fileLink(f)))) : null,
     s.score != null ? h('p', { class: 'grade', 'data-testid': 'homework-grade' }, h('b', null, `Score ${s.score}`),
       s.passed == null ? '' : (s.passed ? ' · passed' : ' · not passed'), s.graded_at ? ` · ${when(s.graded_at)}` : '') : null,
     s.comment ? h('p', { class: 'comment' }, s.comment) : null,
     (s.rubric || []).length ? h('ul', { class: 'rubric' }, s.rubric.map((r) => h('li', null, `${r.criterion}: ${r.points}/${r.max}`))) : null)));
+}
+
+// fileLink downloads a submitted file through the API; a failure is said next to it.
+function fileLink(f) {
+  const note = h('span', { class: 'error', role: 'alert' });
+  const a = h('a', { href: '#', 'data-testid': 'homework-file', 'data-file-id': f.id }, `${f.name} (${Math.ceil(f.size / 1024)} KiB)`);
+  a.addEventListener('click', async (ev) => {
+    ev.preventDefault();
+    note.textContent = '';
+    try {
+      await download(`/homework/files/${f.id}`, f.name);
+    } catch (err) {
+      note.textContent = ' ' + (err.message || err);
+    }
+  });
+  return [a, note];
 }
