@@ -29,7 +29,6 @@ type offer struct {
 	validDays                *int32
 	priceFen, originalFen    int64
 	sellable                 bool
-	policyOfCourse           bool
 }
 
 // offersSQL joins from unnest rather than testing p.id = ANY($1): Postgres plans the
