@@ -101,6 +101,25 @@ run.main(async (browser) => {
     await visible(page, '#cart-empty');
   });
 
+  await run.step('checkout with a coupon that does not exist, then with more points than there are', async () => {
+    const policy = (course.price_policies || []).find((p) => p.price_fen > 0);
+    if (!policy) throw new Error(`course ${course.id} has no priced policy`);
+    await api('/cart/items', { method: 'POST', token: await pageToken(page), body: { course_id: course.id, price_policy_id: policy.id } });
+    await go(page, '/cart');
+    await page.reload(); // the page is on the cart already: show what the API just put in
+    await visible(page, '#checkout');
+    await page.fill('#coupon-code', 'NO-SUCH-COUPON');
+    await page.locator('#checkout').click();
+    await message(page, '#checkout-error', /coupon/i);
+    await notBlank(page);
+    await run.shot(page, 'checkout-bad-coupon');
+    await page.fill('#coupon-code', '');
+    await page.fill('#use-points', '999999');
+    await page.locator('#checkout').click();
+    await message(page, '#checkout-error', /points/i);
+    await run.shot(page, 'checkout-too-many-points');
+  });
+
   await run.step('a course that does not exist', async () => {
     await go(page, '/courses/999999999');
     await message(page, '#page-error', /nothing at this address/i);

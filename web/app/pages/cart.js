@@ -68,13 +68,14 @@ export async function cart({ view, signal }) {
         h('div', { class: 'muted small' }, it.policy_title, it.available ? '' : ' · no longer for sale')),
       h('div', { class: 'price' }, yuan(it.price_fen)), remove));
   }
+  const discounts = await discountInputs(total, signal);
   const pay = h('button', { type: 'submit', class: 'primary wide', id: 'checkout', 'data-testid': 'checkout-button' }, `Pay ${yuan(total)}`);
   const co = new Checkout();
   pay.onclick = async () => {
     pay.disabled = true;
     err.replaceChildren();
     try {
-      await co.run({}, signal);
+      await co.run(discounts.body(), signal);
       pay.replaceWith(loading());
     } catch (e) {
       if (e.name === 'AbortError') return;
@@ -82,5 +83,38 @@ export async function cart({ view, signal }) {
       fill(err, errorBox(e, 'checkout-error'));
     }
   };
-  view.append(list, h('p', { class: 'total' }, 'Total ', h('b', null, yuan(total))), err, pay);
+  view.append(list, h('p', { class: 'total' }, 'Total ', h('b', null, yuan(total))), discounts.el, err, pay);
+}
+
+// discountInputs offers one coupon (one of mine, or a code) and points (a point is a
+// fen; the shop takes at most half the price in points and says so if asked for more).
+// The gateway's page shows the amount left to pay.
+async function discountInputs(total, signal) {
+  const [mine, pts] = await Promise.all([
+    api('/coupons/mine', { signal }).catch(() => ({ items: [] })),
+    api('/points', { signal }).catch(() => ({ available: 0 })),
+  ]);
+  const usable = (mine.items || []).filter((c) => c.status === 'available');
+  const code = h('input', { id: 'coupon-code', name: 'coupon_code', autocomplete: 'off', placeholder: 'Coupon code', 'data-testid': 'coupon-code' });
+  const pick = h('select', { id: 'my-coupon', 'data-testid': 'my-coupon' },
+    h('option', { value: '' }, usable.length ? 'No coupon of mine' : 'No coupons of mine'),
+    ...usable.map((c) => h('option', { value: c.id }, `${c.coupon.title || c.coupon.code}`)));
+  pick.onchange = () => { code.disabled = pick.value !== ''; };
+  const most = Math.min(pts.available || 0, Math.floor(total / 2));
+  const points = h('input', { id: 'use-points', type: 'number', min: 0, max: most, step: 1, value: 0, inputmode: 'numeric', 'data-testid': 'use-points' });
+  const el = h('fieldset', { class: 'discounts' },
+    h('legend', null, 'Discounts'),
+    h('label', { for: 'my-coupon' }, 'Coupon'), pick, code,
+    h('label', { for: 'use-points' }, `Points (you have ${pts.available || 0}; up to half the price, a point is ¥0.01)`), points);
+  return {
+    el,
+    body() {
+      const b = {};
+      if (pick.value) b.user_coupon_id = Number(pick.value);
+      else if (code.value.trim()) b.coupon_code = code.value.trim();
+      const n = Math.floor(Number(points.value) || 0);
+      if (n > 0) b.points = n;
+      return b;
+    },
+  };
 }
