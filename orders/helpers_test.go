@@ -1,6 +1,8 @@
 package orders
 
 import (
+	"github.com/riverqueue/river"
+
 	"context"
 	"encoding/json"
 	"errors"
@@ -221,3 +223,26 @@ func countErrs(errs []error, target error) (nilCount, matching int, other error)
 }
 
 func signHex(secret string, body []byte) string { return paysim.Sign(secret, body) }
+
+// workJobs makes the shop's jobs run: a river client with the shop's workers, stopped
+// when the test ends. Without it (newEnv) jobs are only inserted.
+func (e *env) workJobs(t testing.TB) {
+	t.Helper()
+	late := &jobs.Late{}
+	e.shop.enq = late
+	workers := river.NewWorkers()
+	RegisterWorkers(workers, e.shop)
+	client, err := jobs.NewClient(e.pool, jobs.Config{Workers: 2}, workers, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	late.Set(client)
+	if err := client.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		client.Stop(ctx)
+	})
+}

@@ -4,32 +4,11 @@ import (
 	"context"
 	"testing"
 	"time"
-
-	"github.com/riverqueue/river"
-
-	"github.com/luffy-edu/luffy/jobs"
 )
 
 func TestExpiryJobClosesUnpaidOrder(t *testing.T) {
 	e := newEnv(t, Config{PendingTTL: time.Second})
-	ctx := context.Background()
-	late := &jobs.Late{}
-	e.shop.enq = late
-	workers := river.NewWorkers()
-	RegisterWorkers(workers, e.shop)
-	client, err := jobs.NewClient(e.pool, jobs.Config{Workers: 2}, workers, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	late.Set(client)
-	if err := client.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		client.Stop(ctx)
-	})
+	e.workJobs(t)
 	u := e.user(t)
 	e.grant(t, u, 100)
 	o := e.create(t, u, CreateRequest{Items: []Item{e.course(t, 1000, 0)}, Points: 100})

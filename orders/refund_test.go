@@ -9,11 +9,7 @@ import (
 	"net/http/httptest"
 	"sync/atomic"
 	"testing"
-	"time"
 
-	"github.com/riverqueue/river"
-
-	"github.com/luffy-edu/luffy/jobs"
 	"github.com/luffy-edu/luffy/paysim"
 	"github.com/luffy-edu/luffy/points"
 )
@@ -196,23 +192,7 @@ func gatewayTrade(t *testing.T, sim *paysim.Server, number string) paysim.Trade 
 func TestLatePaymentIsRefundedByItsJob(t *testing.T) {
 	e, sim, _ := payWithSim(t)
 	ctx := context.Background()
-	late := &jobs.Late{}
-	e.shop.enq = late
-	workers := river.NewWorkers()
-	RegisterWorkers(workers, e.shop)
-	client, err := jobs.NewClient(e.pool, jobs.Config{Workers: 2}, workers, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	late.Set(client)
-	if err := client.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		client.Stop(ctx)
-	})
+	e.workJobs(t)
 	u := e.user(t)
 	o := e.create(t, u, CreateRequest{Items: []Item{e.course(t, 4900, 0)}})
 	if _, err := e.shop.Cancel(ctx, u, o.ID); err != nil {

@@ -3,17 +3,12 @@ package origin
 import (
 	"context"
 	"fmt"
-	"net/url"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/luffy-edu/luffy/accounts"
 	"github.com/luffy-edu/luffy/catalog"
-	"github.com/luffy-edu/luffy/storage"
 	"github.com/luffy-edu/luffy/storage/pgtest"
 )
 
@@ -30,29 +25,10 @@ func TestCatalogReadsFromTheReplica(t *testing.T) {
 	if _, err := accounts.NewService(db.Pool, 0).EnsureUser(ctx, "admin", testPassword, accounts.RoleAdmin); err != nil {
 		t.Fatal(err)
 	}
-	base := os.Getenv("LUFFY_PG_REPLICA_URL")
-	if base == "" {
-		base = storage.DefaultReplicaURL
-	}
-	ru, _ := url.Parse(base)
-	du, _ := url.Parse(db.URL)
-	ru.Path = du.Path
-	var replica *pgx.Conn
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		var err error
-		if replica, err = pgx.Connect(ctx, ru.String()); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the read replica at %s does not serve the test database: %v\nstart the local stack (with its replica) with `make stack`", ru, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Cleanup(func() { replica.Close(context.Background()) })
+	rurl, replica := db.Replica(t)
 
-	o := startOrigin(t, db, Config{PGReplicaURL: ru.String(), PGReplicaMaxLag: time.Second})
-	deadline = time.Now().Add(10 * time.Second)
+	o := startOrigin(t, db, Config{PGReplicaURL: rurl, PGReplicaMaxLag: time.Second})
+	deadline := time.Now().Add(10 * time.Second)
 	for !o.srv.reads.UsingReplica() {
 		if time.Now().After(deadline) {
 			t.Fatalf("the origin does not read from the caught-up replica (lag %v)", o.srv.reads.Lag())

@@ -197,15 +197,13 @@ func randomHex(n int) string {
 func (s *Server) pay(w http.ResponseWriter, r *http.Request) {
 	number := r.PathValue("number")
 	q := r.URL.Query()
-	amount, err := strconv.ParseInt(q.Get("amount_fen"), 10, 64)
-	if err != nil || amount < 0 {
-		writeError(w, http.StatusBadRequest, "bad_amount", "amount_fen must be a non-negative integer")
+	amount, status, err := s.payLink(number, q)
+	switch status {
+	case http.StatusBadRequest:
+		writeError(w, status, "bad_amount", err.Error())
 		return
-	}
-	sig, err := hex.DecodeString(q.Get("sig"))
-	want, _ := hex.DecodeString(PaySignature(s.cfg.Secret, number, amount))
-	if err != nil || !hmac.Equal(sig, want) {
-		writeError(w, http.StatusForbidden, "bad_signature", "the pay URL's signature does not match its order and amount")
+	case http.StatusForbidden:
+		writeError(w, status, "bad_signature", err.Error())
 		return
 	}
 	sends := 1
@@ -391,6 +389,21 @@ button{font-size:1.1rem;padding:.7rem 1.5rem;border:0;border-radius:8px;backgrou
 <form method="post" action="{{.Action}}"><button id="pay" type="submit">Pay</button></form>{{end}}
 </div></body></html>`))
 
+// payLink checks a pay URL's amount and signature: the amount, or the status to refuse
+// it with (400 for the amount, 403 for the signature) and why.
+func (s *Server) payLink(number string, q url.Values) (int64, int, error) {
+	amount, err := strconv.ParseInt(q.Get("amount_fen"), 10, 64)
+	if err != nil || amount < 0 {
+		return 0, http.StatusBadRequest, errors.New("amount_fen must be a non-negative integer")
+	}
+	sig, err := hex.DecodeString(q.Get("sig"))
+	want, _ := hex.DecodeString(PaySignature(s.cfg.Secret, number, amount))
+	if err != nil || !hmac.Equal(sig, want) {
+		return 0, http.StatusForbidden, errors.New("the pay URL's signature does not match its order and amount")
+	}
+	return amount, http.StatusOK, nil
+}
+
 // payPage is the gateway's hosted checkout: the order and amount, and a button that
 // POSTs the same URL (which takes the payment and, with a return URL, sends the buyer
 // back).
@@ -398,16 +411,10 @@ func (s *Server) payPage(w http.ResponseWriter, r *http.Request) {
 	number := r.PathValue("number")
 	q := r.URL.Query()
 	data := struct{ Number, Yuan, Action, Error string }{Number: number, Action: r.URL.RequestURI()}
-	amount, err := strconv.ParseInt(q.Get("amount_fen"), 10, 64)
-	sig, serr := hex.DecodeString(q.Get("sig"))
-	want, _ := hex.DecodeString(PaySignature(s.cfg.Secret, number, amount))
-	status := http.StatusOK
-	switch {
-	case err != nil || amount < 0:
-		data.Error, status = "The amount is missing or wrong.", http.StatusBadRequest
-	case serr != nil || !hmac.Equal(sig, want):
-		data.Error, status = "The link's signature does not match its order and amount.", http.StatusForbidden
-	default:
+	amount, status, err := s.payLink(number, q)
+	if err != nil {
+		data.Error = err.Error()
+	} else {
 		data.Yuan = fmt.Sprintf("%d.%02d", amount/100, amount%100)
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")

@@ -25,7 +25,6 @@ type ReadSplit struct {
 	maxLag           time.Duration
 	every            time.Duration
 
-	usable     atomic.Bool
 	lag        atomic.Int64 // nanoseconds, as last measured; -1 when the check failed
 	lastChange atomic.Int64 // unix nanoseconds of the last Changed
 	now        func() time.Time
@@ -53,12 +52,16 @@ func (r *ReadSplit) Reader() *pgxpool.Pool {
 
 // UsingReplica reports whether reads go to the replica now.
 func (r *ReadSplit) UsingReplica() bool {
-	if r.replica == nil || !r.usable.Load() {
+	lag := r.lag.Load()
+	if r.replica == nil || !r.usable(lag) {
 		return false
 	}
 	since := r.now().UnixNano() - r.lastChange.Load()
-	return since > r.lag.Load()+int64(time.Second)
+	return since > lag+int64(time.Second)
 }
+
+// usable says whether a replica at lag (nanoseconds; -1: unreachable) may serve reads.
+func (r *ReadSplit) usable(lag int64) bool { return lag >= 0 && lag <= int64(r.maxLag) }
 
 // Lag is the replica's replay lag as last measured; -1 without a replica or when the
 // last check failed.
@@ -107,9 +110,8 @@ func (r *ReadSplit) Check(ctx context.Context) {
 			WHEN pg_last_wal_receive_lsn() IS NOT NULL AND pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0
 			ELSE coalesce(extract(epoch FROM now() - pg_last_xact_replay_timestamp()), 1e9)
 		END::float8`).Scan(&lagSeconds)
-	was := r.usable.Load()
+	was := r.usable(r.lag.Load())
 	if err != nil {
-		r.usable.Store(false)
 		r.lag.Store(-1)
 		if was {
 			slog.Warn("read replica unreachable; catalog reads go to the primary", "err", err)
@@ -118,8 +120,7 @@ func (r *ReadSplit) Check(ctx context.Context) {
 	}
 	lag := time.Duration(max(lagSeconds, 0) * float64(time.Second))
 	r.lag.Store(int64(lag))
-	ok := lag <= r.maxLag
-	r.usable.Store(ok)
+	ok := r.usable(int64(lag))
 	switch {
 	case was && !ok:
 		slog.Warn("read replica lags; catalog reads go to the primary", "lag", lag, "max_lag", r.maxLag)

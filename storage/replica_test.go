@@ -2,54 +2,17 @@ package storage_test
 
 import (
 	"context"
-	"net/url"
-	"os"
 	"testing"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/luffy-edu/luffy/storage"
 	"github.com/luffy-edu/luffy/storage/pgtest"
 )
 
-// replicaURL is the database dbURL names, on the local stack's streaming replica.
-func replicaURL(t *testing.T, dbURL string) string {
-	t.Helper()
-	base := os.Getenv("LUFFY_PG_REPLICA_URL")
-	if base == "" {
-		base = storage.DefaultReplicaURL
-	}
-	r, err := url.Parse(base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := url.Parse(dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.Path = d.Path
-	return r.String()
-}
-
 func TestReadSplitFollowsTheReplica(t *testing.T) {
 	db := pgtest.New(t)
 	ctx := context.Background()
-	rurl := replicaURL(t, db.URL)
-	// The database was just created on the primary; the replica has it once it replays that.
-	var conn *pgx.Conn
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		var err error
-		if conn, err = pgx.Connect(ctx, rurl); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the read replica at %s does not serve the test database: %v\nstart the local stack (with its replica) with `make stack`", rurl, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Cleanup(func() { conn.Close(context.Background()) })
+	rurl, conn := db.Replica(t)
 	replica, err := storage.OpenReplica(rurl, 4)
 	if err != nil {
 		t.Fatal(err)
@@ -75,7 +38,7 @@ func TestReadSplitFollowsTheReplica(t *testing.T) {
 	if split.UsingReplica() {
 		t.Fatal("reads went to the replica right after a change")
 	}
-	deadline = time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(5 * time.Second)
 	for !split.UsingReplica() {
 		if time.Now().After(deadline) {
 			t.Fatal("reads did not return to the replica after a change")

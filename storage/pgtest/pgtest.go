@@ -6,6 +6,7 @@ package pgtest
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"os"
 	"sync/atomic"
 	"testing"
@@ -78,4 +79,37 @@ func New(tb testing.TB) *DB {
 	}
 	tb.Cleanup(pool.Close)
 	return &DB{URL: url, Pool: pool}
+}
+
+// Replica connects to this database on the local stack's streaming replica
+// ($LUFFY_PG_REPLICA_URL, or the stack's default), waiting up to 10 s for the replica to
+// replay the database's creation, and closes the connection when tb ends. It returns the
+// URL and the connection (a superuser's, which may pause and resume replay).
+func (db *DB) Replica(tb testing.TB) (string, *pgx.Conn) {
+	tb.Helper()
+	base := os.Getenv("LUFFY_PG_REPLICA_URL")
+	if base == "" {
+		base = storage.DefaultReplicaURL
+	}
+	r, err := url.Parse(base)
+	if err != nil {
+		tb.Fatalf("replica url: %v", err)
+	}
+	d, err := url.Parse(db.URL)
+	if err != nil {
+		tb.Fatalf("database url: %v", err)
+	}
+	r.Path = d.Path
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		conn, err := pgx.Connect(context.Background(), r.String())
+		if err == nil {
+			tb.Cleanup(func() { conn.Close(context.Background()) })
+			return r.String(), conn
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("the read replica at %s does not serve the test database: %v\nstart the local stack (with its replica) with `make stack`", r.Redacted(), err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
