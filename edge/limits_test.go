@@ -106,6 +106,10 @@ func TestAbuseLimits(t *testing.T) {
 		}()
 		tick := time.NewTicker(300 * time.Millisecond)
 		defer tick.Stop()
+		// One deadline for the whole wait: a time.After in the select would start
+		// anew on every tick and never fire.
+		deadline := time.NewTimer(5 * time.Second)
+		defer deadline.Stop()
 		for i := 0; ; i++ {
 			select {
 			case d := <-closed:
@@ -116,7 +120,7 @@ func TestAbuseLimits(t *testing.T) {
 				return
 			case <-tick.C:
 				fmt.Fprintf(c, "X-Slow-%d: 1\r\n", i)
-			case <-time.After(5 * time.Second):
+			case <-deadline.C:
 				t.Fatal("a slow client held its connection for 5s")
 			}
 		}

@@ -147,6 +147,10 @@ func TestAbuseLimits(t *testing.T) {
 		// a header line every 300 ms, never ending: slowloris
 		tick := time.NewTicker(300 * time.Millisecond)
 		defer tick.Stop()
+		// One deadline for the whole wait: a time.After in the select would start
+		// anew on every tick and never fire.
+		deadline := time.NewTimer(5 * time.Second)
+		defer deadline.Stop()
 		for i := 0; ; i++ {
 			select {
 			case d := <-closed:
@@ -160,7 +164,7 @@ func TestAbuseLimits(t *testing.T) {
 				if r := do(t, "GET", o.base+"/healthz", "", nil); r.status != 200 && i < 3 {
 					t.Errorf("others are not served while a client is slow: %d", r.status)
 				}
-			case <-time.After(5 * time.Second):
+			case <-deadline.C:
 				t.Fatal("a slow client held its connection for 5s")
 			}
 		}

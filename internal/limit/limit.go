@@ -190,10 +190,12 @@ func (c *Conns) Accept() (net.Conn, error) {
 		c.mu.Lock()
 		if c.open[addr] >= c.max {
 			c.mu.Unlock()
-			conn.Close()
+			// Counted before the close, so that whoever sees the connection closed
+			// also finds it counted.
 			if c.OnReject != nil {
 				c.OnReject()
 			}
+			conn.Close()
 			continue
 		}
 		c.open[addr]++

@@ -4,6 +4,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -61,9 +62,9 @@ func TestConnsCapsOneAddress(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rejected := 0
+	var rejected atomic.Int64 // OnReject runs on the accept goroutine
 	ln := NewConns(raw, 2, nil).(*Conns)
-	ln.OnReject = func() { rejected++ }
+	ln.OnReject = func() { rejected.Add(1) }
 	defer ln.Close()
 	accepted := make(chan net.Conn, 10)
 	go func() {
@@ -93,8 +94,8 @@ func TestConnsCapsOneAddress(t *testing.T) {
 	if _, err := third.Read(make([]byte, 1)); err != io.EOF {
 		t.Fatalf("a third connection from one address: read %v, want it closed (EOF)", err)
 	}
-	if rejected != 1 {
-		t.Fatalf("%d rejections counted", rejected)
+	if n := rejected.Load(); n != 1 {
+		t.Fatalf("%d rejections counted", n)
 	}
 	s1.Close() // a slot frees
 	dial()
