@@ -196,7 +196,8 @@ func create(ctx context.Context, q Querier, t Transfer, pending bool) (Transfer,
 				debits_pending  = a.debits_pending  + CASE WHEN a.id = $2 THEN $8::bigint ELSE 0 END,
 				debits_posted   = a.debits_posted   + CASE WHEN a.id = $2 THEN $9::bigint ELSE 0 END,
 				credits_pending = a.credits_pending + CASE WHEN a.id = $3 THEN $8::bigint ELSE 0 END,
-				credits_posted  = a.credits_posted  + CASE WHEN a.id = $3 THEN $9::bigint ELSE 0 END
+				credits_posted  = a.credits_posted  + CASE WHEN a.id = $3 THEN $9::bigint ELSE 0 END,
+				updated_at = now()
 			FROM locked WHERE a.id = locked.id
 			RETURNING a.id
 		)
@@ -259,7 +260,8 @@ func move(ctx context.Context, tx pgx.Tx, debit, credit, pend, post int64) error
 			debits_pending  = a.debits_pending  + CASE WHEN a.id = $1 THEN $3::bigint ELSE 0 END,
 			debits_posted   = a.debits_posted   + CASE WHEN a.id = $1 THEN $4::bigint ELSE 0 END,
 			credits_pending = a.credits_pending + CASE WHEN a.id = $2 THEN $3::bigint ELSE 0 END,
-			credits_posted  = a.credits_posted  + CASE WHEN a.id = $2 THEN $4::bigint ELSE 0 END
+			credits_posted  = a.credits_posted  + CASE WHEN a.id = $2 THEN $4::bigint ELSE 0 END,
+			updated_at = now()
 		FROM locked WHERE a.id = locked.id`, debit, credit, pend, post)
 	if err := balanceError(err, debit, credit); err != nil {
 		return err
@@ -306,7 +308,7 @@ func settle(ctx context.Context, q Querier, transferID int64, to string) error {
 		default:
 			return fmt.Errorf("make transfer %d %s: it is %s: %w", transferID, to, status, ErrNotPending)
 		}
-		if _, err := tx.Exec(ctx, `UPDATE points_transfers SET status = $2 WHERE id = $1`, transferID, to); err != nil {
+		if _, err := tx.Exec(ctx, `UPDATE points_transfers SET status = $2, updated_at = now() WHERE id = $1`, transferID, to); err != nil {
 			return fmt.Errorf("mark transfer %d %s: %w", transferID, to, err)
 		}
 		post := int64(0)
