@@ -2,6 +2,7 @@ package orders
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -370,5 +371,90 @@ func TestIdempotencyKey(t *testing.T) {
 	}
 	if n := e.count(t, `SELECT count(*) FROM orders WHERE user_id = $1`, u); n != 2 {
 		t.Fatalf("%d orders, want 2", n)
+	}
+}
+
+// One buyer's payments arriving at once, some posting a points hold and some not, all
+// pay: posting and awarding take the buyer's account rows in one order, so two payments
+// never wait on each other in a cycle (SQLSTATE 40P01).
+func TestConcurrentPaymentsOfOneBuyerWithPoints(t *testing.T) {
+	e := newEnv(t, Config{})
+	ctx := context.Background()
+	inviter, buyer := e.user(t), e.user(t)
+	if _, err := e.pool.Exec(ctx, `UPDATE users SET invited_by = $1 WHERE id = $2`, inviter, buyer); err != nil {
+		t.Fatal(err)
+	}
+	e.grant(t, buyer, 10000)
+	const rounds, perRound = 5, 6
+	var spent, paidFen int64
+	for r := range rounds {
+		var bodies [][]byte
+		for i := range perRound {
+			req := CreateRequest{Items: []Item{e.course(t, 2000, 0)}}
+			if i%2 == 0 {
+				req.Points = 100
+			}
+			o := e.create(t, buyer, req)
+			spent += req.Points
+			paidFen += o.AmountFen
+			bodies = append(bodies, callbackBody(fmt.Sprintf("evt-%d-%d", r, i), o, fmt.Sprintf("trade-%d-%d", r, i)))
+		}
+		outcomes := make([]string, perRound)
+		errs := all(perRound, func(i int) error {
+			var err error
+			outcomes[i], err = e.shop.HandleCallback(ctx, bodies[i], signFor(e, bodies[i]))
+			return err
+		})
+		for i, err := range errs {
+			if err != nil || outcomes[i] != OutcomePaid {
+				t.Fatalf("round %d, payment %d: %s, %v", r, i, outcomes[i], err)
+			}
+		}
+	}
+	want := 10000 - spent + paidFen/100 // one point per yuan paid
+	if b := e.balance(t, buyer); b.Posted != want || b.Pending != 0 {
+		t.Fatalf("buyer balance %+v, want %d posted", b, want)
+	}
+	if b := e.balance(t, inviter); b.Posted != points.RuleAmount(points.RuleInvite, 0) {
+		t.Fatalf("inviter balance %+v, want one reward", b)
+	}
+	if n := e.count(t, `SELECT count(*) FROM points_transfers WHERE status = 'pending'`); n != 0 {
+		t.Fatalf("%d holds left pending", n)
+	}
+}
+
+// Deliveries of one event that lock no order (an unknown order, a status other than
+// paid) race on the event's unique key: one records it, the rest are duplicates.
+func TestConcurrentDeliveriesWithoutAnOrder(t *testing.T) {
+	e := newEnv(t, Config{})
+	ctx := context.Background()
+	for _, c := range []struct {
+		status, want string
+	}{{"paid", OutcomeUnknownOrder}, {"closed", OutcomeIgnored}} {
+		body, _ := json.Marshal(map[string]any{"event_id": "evt-" + c.status, "order_number": "no-such-order",
+			"trade_no": "t", "amount_fen": 100, "status": c.status})
+		outcomes := make([]string, 12)
+		errs := all(12, func(i int) error {
+			var err error
+			outcomes[i], err = e.shop.HandleCallback(ctx, body, signFor(e, body))
+			return err
+		})
+		first := 0
+		for i, err := range errs {
+			switch {
+			case err != nil:
+				t.Fatalf("%s delivery %d: %v", c.status, i, err)
+			case outcomes[i] == c.want:
+				first++
+			case outcomes[i] != OutcomeDuplicate:
+				t.Fatalf("%s delivery %d: %s", c.status, i, outcomes[i])
+			}
+		}
+		if first != 1 {
+			t.Fatalf("%d of 12 deliveries of a %s event came back %s, want 1", first, c.status, c.want)
+		}
+		if n := e.count(t, `SELECT count(*) FROM payment_events WHERE gateway_event_id = $1 AND outcome = $2`, "evt-"+c.status, c.want); n != 1 {
+			t.Fatalf("%d records of the %s event", n, c.status)
+		}
 	}
 }

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/riverqueue/river"
 
 	"github.com/luffy-edu/luffy/points"
 )
@@ -80,9 +79,10 @@ const lockUserSQL = `SELECT pg_advisory_xact_lock(hashtextextended('orders:user:
 // order it made the first time (created false); with another request,
 // ErrIdempotencyMismatch. An order nothing is left to pay for is paid at once.
 //
-// A plain order takes five round trips to the database: begin; the user's lock with
-// every read the order needs, pipelined in one batch; the order and its lines with
-// their read-back in a second; the expiry job; commit.
+// A plain order takes four round trips to the database: begin; the user's lock with
+// every read the order needs, pipelined in one batch; the order and its lines, returned
+// as stored, in a second; commit. The first order of each expiry step takes one more to
+// insert that step's expiry job.
 func (s *Shop) Create(ctx context.Context, userID int64, idempotencyKey string, req CreateRequest) (Order, bool, error) {
 	req.CouponCode = strings.TrimSpace(req.CouponCode)
 	switch {
@@ -101,6 +101,7 @@ func (s *Shop) Create(ctx context.Context, userID int64, idempotencyKey string, 
 	hash := req.hash()
 	var o Order
 	var created bool
+	var step time.Time
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		// Each statement of a batch takes its own snapshot, so the reads after the lock
 		// see every order the user's earlier transactions committed.
@@ -144,7 +145,7 @@ func (s *Shop) Create(ctx context.Context, userID int64, idempotencyKey string, 
 			}
 		}
 		var err error
-		if o, err = s.place(ctx, tx, userID, id, idempotencyKey, hash, req, q); err != nil {
+		if o, step, err = s.place(ctx, tx, userID, id, idempotencyKey, hash, req, q); err != nil {
 			return err
 		}
 		created = true
@@ -153,6 +154,7 @@ func (s *Shop) Create(ctx context.Context, userID int64, idempotencyKey string, 
 	if err != nil {
 		return Order{}, false, err
 	}
+	s.expiryScheduled(step)
 	if created {
 		s.event("created")
 		if o.Status == StatusPaid {
@@ -194,42 +196,44 @@ type quote struct {
 	pending  map[int64]string // course → number of the user's pending order holding it
 }
 
-// queueQuote queues the reads of q on b.
+// queueQuote queues the reads of q on b: two statements per course rather than one
+// over an array of them, because Postgres plans a statement over an array anew on every
+// execution (a one-row custom plan looks cheaper than the generic one), and planning
+// cost more than running it.
 func queueQuote(b *pgx.Batch, userID int64, items []Item) *quote {
-	q := &quote{items: items, enrolled: map[int64]bool{}, pending: map[int64]string{}}
-	policies := make([]int64, len(items))
-	courses := make([]int64, len(items))
-	for i, it := range items {
-		policies[i], courses[i] = it.PricePolicyID, it.CourseID
-	}
-	b.Queue(offersSQL, policies).Query(func(rows pgx.Rows) error {
-		var err error
-		q.byPolicy, err = scanOffers(rows)
-		return err
-	})
-	// A second pending order for the same course (a retry with a new key, another tab)
-	// would charge twice for one enrollment; the user lock keeps this true until the
-	// order commits.
-	b.Queue(`
-		SELECT want.id, '' FROM unnest($2::bigint[]) want (id) WHERE EXISTS (SELECT 1 FROM enrollments e
-			WHERE e.user_id = $1 AND e.course_id = want.id AND e.status = 'active' AND e.deleted_at IS NULL
-			AND (e.expires_at IS NULL OR e.expires_at > now()))
-		UNION ALL
-		SELECT l.course_id, o.number FROM orders o JOIN order_lines l ON l.order_id = o.id
-		WHERE o.user_id = $1 AND o.status = 'pending' AND l.course_id = ANY($2)`, userID, courses).
-		Query(func(rows pgx.Rows) error {
-			var course int64
-			var number string
-			_, err := pgx.ForEachRow(rows, []any{&course, &number}, func() error {
-				if number == "" {
-					q.enrolled[course] = true
-				} else {
-					q.pending[course] = number
-				}
-				return nil
-			})
-			return err
+	q := &quote{items: items, byPolicy: make(map[int64]offer, len(items)), enrolled: map[int64]bool{}, pending: map[int64]string{}}
+	for _, it := range items {
+		b.Queue(offerSQL, it.PricePolicyID).QueryRow(func(row pgx.Row) error {
+			var o offer
+			err := row.Scan(&o.policyID, &o.courseID, &o.courseTitle, &o.policyTitle, &o.validDays, &o.priceFen, &o.originalFen, &o.sellable)
+			if err == nil {
+				q.byPolicy[o.policyID] = o
+			}
+			return noRows(err)
 		})
+		// A second pending order for the same course (a retry with a new key, another
+		// tab) would charge twice for one enrollment; the user lock keeps this true
+		// until the order commits. An empty number means enrolled.
+		b.Queue(`
+			SELECT '' FROM enrollments e
+			WHERE e.user_id = $1 AND e.course_id = $2 AND e.status = 'active' AND e.deleted_at IS NULL
+				AND (e.expires_at IS NULL OR e.expires_at > now())
+			UNION ALL
+			SELECT o.number FROM orders o JOIN order_lines l ON l.order_id = o.id
+			WHERE o.user_id = $1 AND o.status = 'pending' AND l.course_id = $2`, userID, it.CourseID).
+			Query(func(rows pgx.Rows) error {
+				var number string
+				_, err := pgx.ForEachRow(rows, []any{&number}, func() error {
+					if number == "" {
+						q.enrolled[it.CourseID] = true
+					} else {
+						q.pending[it.CourseID] = number
+					}
+					return nil
+				})
+				return err
+			})
+	}
 	return q
 }
 
@@ -253,11 +257,26 @@ func (q *quote) lines() ([]offer, int64, error) {
 	return lines, total, nil
 }
 
-// place inserts order id, which quote q priced, in tx and returns it as stored.
-func (s *Shop) place(ctx context.Context, tx pgx.Tx, userID, id int64, key string, hash []byte, req CreateRequest, q *quote) (Order, error) {
+// orderInsertSQL inserts an order and returns it as stored.
+const orderInsertSQL = `
+	INSERT INTO orders (id, number, user_id, total_fen, coupon_discount_fen, points_used, points_fen, amount_fen,
+		coupon_id, user_coupon_id, points_hold_id, idempotency_key, request_hash, expires_at, created_by)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $3)
+	RETURNING ` + orderColumns
+
+// lineInsertSQL inserts an order line and returns it as linesSQL reads it.
+const lineInsertSQL = `
+	INSERT INTO order_lines (order_id, course_id, price_policy_id, course_title, policy_title, valid_days,
+		list_price_fen, original_price_fen, discount_fen, created_by)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+	RETURNING ` + lineColumns
+
+// place inserts order id, which quote q priced, in tx and returns it as stored, with the
+// expiry step whose job this transaction inserted (zero if none).
+func (s *Shop) place(ctx context.Context, tx pgx.Tx, userID, id int64, key string, hash []byte, req CreateRequest, q *quote) (Order, time.Time, error) {
 	lines, total, err := q.lines()
 	if err != nil {
-		return Order{}, err
+		return Order{}, time.Time{}, err
 	}
 	now := time.Now()
 	var couponID, userCouponID *int64
@@ -266,19 +285,19 @@ func (s *Shop) place(ctx context.Context, tx pgx.Tx, userID, id int64, key strin
 	case req.CouponCode != "":
 		c, err := s.holdCouponCode(ctx, tx, userID, req.CouponCode, now)
 		if err != nil {
-			return Order{}, err
+			return Order{}, time.Time{}, err
 		}
 		if discount, err = c.discount(total); err != nil {
-			return Order{}, err
+			return Order{}, time.Time{}, err
 		}
 		couponID = &c.ID
 	case req.UserCouponID != 0:
 		c, err := holdUserCoupon(ctx, tx, userID, req.UserCouponID, now)
 		if err != nil {
-			return Order{}, err
+			return Order{}, time.Time{}, err
 		}
 		if discount, err = c.discount(total); err != nil {
-			return Order{}, err
+			return Order{}, time.Time{}, err
 		}
 		userCouponID = &req.UserCouponID
 	}
@@ -287,56 +306,63 @@ func (s *Shop) place(ctx context.Context, tx pgx.Tx, userID, id int64, key strin
 	if req.Points > 0 {
 		most := (total - discount) * int64(s.cfg.MaxPointsShare) / 100
 		if req.Points > most {
-			return Order{}, &InputError{"points", fmt.Sprintf("at most %d points (%d%% of the price) may be used on this order", most, s.cfg.MaxPointsShare)}
+			return Order{}, time.Time{}, &InputError{"points", fmt.Sprintf("at most %d points (%d%% of the price) may be used on this order", most, s.cfg.MaxPointsShare)}
 		}
 		ref := "order:" + strconv.FormatInt(id, 10)
 		t, err := points.Hold(ctx, tx, userID, req.Points, ref+":points", ref)
 		if errors.Is(err, points.ErrInsufficient) {
-			return Order{}, ErrInsufficientPoints
+			return Order{}, time.Time{}, ErrInsufficientPoints
 		}
 		if err != nil {
-			return Order{}, fmt.Errorf("hold %d points for order %d: %w", req.Points, id, err)
+			return Order{}, time.Time{}, fmt.Errorf("hold %d points for order %d: %w", req.Points, id, err)
 		}
 		holdID = &t.ID
 	}
 	pointsFen := req.Points // a point is worth one fen
 	amount := total - discount - pointsFen
 	expires := now.Add(s.cfg.PendingTTL)
-	if _, err := s.enq.InsertTx(ctx, tx, ExpireOrderArgs{OrderID: id}, &river.InsertOpts{ScheduledAt: expires}); err != nil {
-		return Order{}, fmt.Errorf("schedule expiry of order %d: %w", id, err)
-	}
-	b := &pgx.Batch{}
-	b.Queue(`
-		INSERT INTO orders (id, number, user_id, total_fen, coupon_discount_fen, points_used, points_fen, amount_fen,
-			coupon_id, user_coupon_id, points_hold_id, idempotency_key, request_hash, expires_at, created_by)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $3)`,
-		id, newOrderNumber(now), userID, total, discount, req.Points, pointsFen, amount, couponID, userCouponID, holdID, key, hash, expires)
-	shares := splitDiscount(lines, discount+pointsFen, total)
-	for i, l := range lines {
-		b.Queue(`
-			INSERT INTO order_lines (order_id, course_id, price_policy_id, course_title, policy_title, valid_days,
-				list_price_fen, original_price_fen, discount_fen, created_by)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-			id, l.courseID, l.policyID, l.courseTitle, l.policyTitle, l.validDays, l.priceFen, l.originalFen, shares[i], userID)
-	}
-	var o Order
+	var step time.Time
 	if amount > 0 {
-		s.queueLoad(b, userID, id, &o) // read back as stored, in the same round trip
+		if step, err = s.scheduleExpiry(ctx, tx, expires); err != nil {
+			return Order{}, time.Time{}, err
+		}
+	}
+	number := newOrderNumber(now)
+	b := &pgx.Batch{}
+	var o Order
+	b.Queue(orderInsertSQL, id, number, userID, total, discount, req.Points, pointsFen, amount, couponID, userCouponID, holdID, key, hash, expires).
+		QueryRow(func(row pgx.Row) error {
+			var err error
+			o, err = scanOrder(row)
+			return err
+		})
+	shares := splitDiscount(lines, discount+pointsFen, total)
+	stored := make([]Line, len(lines))
+	for i, l := range lines {
+		b.Queue(lineInsertSQL, id, l.courseID, l.policyID, l.courseTitle, l.policyTitle, l.validDays, l.priceFen, l.originalFen, shares[i], userID).
+			QueryRow(func(row pgx.Row) error {
+				var orderID int64
+				return row.Scan(append([]any{&orderID}, stored[i].fields()...)...)
+			})
+	}
+	if amount == 0 {
+		// Nothing to pay: paid at once, in the same round trip. A free order rewards no
+		// inviter, so who that is does not matter here.
+		free := Order{ID: id, Number: number, UserCouponID: userCouponID, userID: userID, pointsHoldID: holdID}
+		if err := s.markPaid(b, free, "", nil); err != nil {
+			return Order{}, time.Time{}, err
+		}
 	}
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
-		return Order{}, fmt.Errorf("insert order %d: %w", id, err)
+		return Order{}, time.Time{}, fmt.Errorf("insert order %d: %w", id, err)
 	}
-	if amount > 0 {
-		return o, nil
+	if amount == 0 {
+		o, err = s.load(ctx, tx, userID, id) // as paid
+		return o, step, err
 	}
-	locked, err := lockOrder(ctx, tx, "id = $1", id)
-	if err != nil {
-		return Order{}, err
-	}
-	if err := s.markPaid(ctx, tx, locked, "", nil); err != nil {
-		return Order{}, err
-	}
-	return s.load(ctx, tx, userID, id)
+	o.Lines = stored
+	s.prepare(&o)
+	return o, step, nil
 }
 
 // splitDiscount shares discount among lines in proportion to their prices, so that a

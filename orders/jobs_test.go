@@ -2,8 +2,11 @@ package orders
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
+
+	"github.com/luffy-edu/luffy/points"
 )
 
 func TestExpiryJobClosesUnpaidOrder(t *testing.T) {
@@ -67,5 +70,94 @@ func TestSweepEndsWhatRanOut(t *testing.T) {
 	}
 	if r, err := e.shop.sweep(ctx); err != nil || r != (sweepResult{}) {
 		t.Fatalf("second sweep: %+v, %v", r, err)
+	}
+}
+
+// Every pending order is covered by an expiry job for its step, inserted with the first
+// order of the step; a shop that restarts (an empty memory of committed steps) finds the
+// step's job rather than adding a second.
+func TestExpiryJobsCoverEveryOrderOncePerStep(t *testing.T) {
+	e := newEnv(t, Config{PendingTTL: 10 * time.Second})
+	ctx := context.Background()
+	var placed []Order
+	for i := range 12 {
+		shop := e.shop
+		if i%4 == 3 {
+			shop = NewShop(e.pool, e.shop.enq, e.shop.cfg) // a restarted process
+		}
+		o, _, err := shop.Create(ctx, e.user(t), e.key(), CreateRequest{Items: []Item{e.course(t, 1000, 0)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		placed = append(placed, o)
+		time.Sleep(time.Second) // the orders span several steps
+	}
+	steps := map[time.Time]bool{}
+	for _, o := range placed {
+		steps[expiryStepOf(o.ExpiresAt)] = true
+		n := e.count(t, `SELECT count(*) FROM river_job WHERE kind = 'orders_expire_due'
+			AND (args->>'until')::timestamptz >= $1 AND (args->>'until')::timestamptz < $1 + make_interval(secs => $2)
+			AND scheduled_at = (args->>'until')::timestamptz`, o.ExpiresAt, expiryStep.Seconds())
+		if n != 1 {
+			t.Fatalf("order %d expiring at %s: %d jobs for its step, want 1", o.ID, o.ExpiresAt, n)
+		}
+	}
+	if len(steps) < 2 {
+		t.Fatalf("12 orders over 12 s fell in %d steps", len(steps))
+	}
+	if n := e.count(t, `SELECT count(*) FROM river_job WHERE kind = 'orders_expire_due'`); n != len(steps) {
+		t.Fatalf("%d expiry jobs for %d steps", n, len(steps))
+	}
+	if n := e.count(t, `SELECT count(*) FROM river_job WHERE kind <> 'orders_expire_due'`); n != 0 {
+		t.Fatalf("%d other jobs for pending orders", n)
+	}
+}
+
+// A step's job closes what is due and nothing else, carries on past an order it cannot
+// close, and says how long an order not yet due has left.
+func TestExpireDueClosesWhatIsDue(t *testing.T) {
+	e := newEnv(t, Config{})
+	ctx := context.Background()
+	broken, due, later := e.user(t), e.user(t), e.user(t)
+	e.grant(t, broken, 100)
+	ob := e.create(t, broken, CreateRequest{Items: []Item{e.course(t, 1000, 0)}, Points: 100})
+	od := e.create(t, due, CreateRequest{Items: []Item{e.course(t, 1000, 0)}})
+	ol := e.create(t, later, CreateRequest{Items: []Item{e.course(t, 1000, 0)}})
+	e.backdate(t, ob.ID)
+	e.backdate(t, od.ID)
+	// The broken order's hold is posted behind its back: voiding it fails, so the
+	// order cannot close.
+	if _, err := e.pool.Exec(ctx, `UPDATE points_transfers SET status = 'posted' WHERE id = (SELECT points_hold_id FROM orders WHERE id = $1)`, ob.ID); err != nil {
+		t.Fatal(err)
+	}
+	closed, dueIn, err := e.shop.expireDue(ctx, time.Now())
+	if err == nil || !errors.Is(err, points.ErrNotPending) {
+		t.Fatalf("closing an order whose hold was posted: %v, want the error", err)
+	}
+	if closed != 1 || dueIn != 0 {
+		t.Fatalf("closed %d (want 1), due in %v", closed, dueIn)
+	}
+	if s := e.status(t, od.ID); s != StatusExpired {
+		t.Fatalf("the due order is %s after the broken one failed", s)
+	}
+	if s := e.status(t, ob.ID); s != StatusPending {
+		t.Fatalf("the broken order is %s", s)
+	}
+	if s := e.status(t, ol.ID); s != StatusPending {
+		t.Fatalf("the order not yet due is %s", s)
+	}
+	// A job that runs early (its clock ahead of the database's) closes nothing and waits.
+	if _, err := e.pool.Exec(ctx, `UPDATE points_transfers SET status = 'pending' WHERE id = (SELECT points_hold_id FROM orders WHERE id = $1)`, ob.ID); err != nil {
+		t.Fatal(err)
+	}
+	closed, dueIn, err = e.shop.expireDue(ctx, ol.ExpiresAt.Add(time.Second))
+	if err != nil || closed != 1 || dueIn < 29*time.Minute || dueIn > 31*time.Minute {
+		t.Fatalf("a run before the order is due: closed %d (want the repaired one), due in %v, %v", closed, dueIn, err)
+	}
+	if s := e.status(t, ol.ID); s != StatusPending {
+		t.Fatalf("an order not due by the database's clock is %s", s)
+	}
+	if err := snoozeUnlessDone(dueIn, nil); err == nil {
+		t.Fatal("the job did not snooze for an order not yet due")
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"crypto/hmac"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -66,39 +67,50 @@ func (s *Shop) HandleCallback(ctx context.Context, body []byte, signatureHex str
 	return s.applyEvent(ctx, ev, body)
 }
 
+// errDuplicateEvent is the unique key of payment events refusing a second record of one
+// gateway event: a concurrent delivery recorded it first.
+var errDuplicateEvent = errors.New("payment event recorded by a concurrent delivery")
+
+// payLockSQL locks the order a payment names and reads who invited its buyer.
+const payLockSQL = `SELECT ` + orderColumns + `, (SELECT invited_by FROM users u WHERE u.id = orders.user_id)
+	FROM orders WHERE number = $1 AND deleted_at IS NULL FOR UPDATE OF orders`
+
 // applyEvent records a gateway event once and, the first time, applies it. A payment
-// takes seven round trips to the database: begin; the event's insert with the order's
-// lock; the order's paid state, enrollment, cart and inviter; the purchase points (two);
-// the notification with the event's outcome; commit.
+// takes four round trips to the database: begin; the order's lock with the lookup of the
+// event; the event with its outcome, the order's paid state, enrollment, cart, points and
+// notifications; commit.
 func (s *Shop) applyEvent(ctx context.Context, ev paymentEvent, body []byte) (string, error) {
 	var outcome string
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		b := &pgx.Batch{}
-		// A concurrent duplicate waits here on the first one's unique key, then finds it.
-		var eventRow int64
-		b.Queue(`INSERT INTO payment_events (gateway_event_id, order_number, trade_no, amount_fen, outcome, body)
-			VALUES ($1, $2, $3, $4, 'received', $5) ON CONFLICT (gateway_event_id) DO NOTHING RETURNING id`,
-			ev.EventID, ev.OrderNumber, ev.TradeNo, ev.AmountFen, string(body)).
-			QueryRow(func(row pgx.Row) error { return noRows(row.Scan(&eventRow)) })
 		var o Order
+		var inviter *int64
 		found := false
 		if ev.Status == "paid" {
-			// Locked in the same round trip; a duplicate event locks it for nothing.
-			b.Queue(lockOrderSQL("number = $1"), ev.OrderNumber).QueryRow(func(row pgx.Row) error {
+			// The order's lock first: a concurrent delivery of the same event waits
+			// here, and the lookup after it, a statement of its own with a fresh
+			// snapshot, then finds the event the first one recorded.
+			b.Queue(payLockSQL, ev.OrderNumber).QueryRow(func(row pgx.Row) error {
 				var err error
-				o, err = scanOrder(row)
+				o, err = scanOrder(row, &inviter)
 				found = err == nil
 				return noRows(err)
 			})
 		}
+		seen := false
+		b.Queue(`SELECT true FROM payment_events WHERE gateway_event_id = $1`, ev.EventID).
+			QueryRow(func(row pgx.Row) error { return noRows(row.Scan(&seen)) })
 		if err := tx.SendBatch(ctx, b).Close(); err != nil {
-			return fmt.Errorf("record payment event %q: %w", ev.EventID, err)
+			return fmt.Errorf("look up payment event %q: %w", ev.EventID, err)
 		}
-		if eventRow == 0 {
+		if seen {
 			outcome = OutcomeDuplicate
 			return nil
 		}
 		final := &pgx.Batch{}
+		// Recorded once, with its outcome, first in the batch: a delivery that raced
+		// this one without an order to lock fails here on the unique key and rolls
+		// back as a duplicate. The outcome is set before the statement runs.
 		var err error
 		switch {
 		case ev.Status != "paid":
@@ -106,14 +118,36 @@ func (s *Shop) applyEvent(ctx context.Context, ev paymentEvent, body []byte) (st
 		case !found:
 			outcome = OutcomeUnknownOrder
 		default:
-			outcome, err = s.applyPayment(ctx, tx, ev, o, final)
+			outcome, err = s.paymentOutcome(ctx, tx, ev, o)
 			if err != nil {
 				return err
 			}
 		}
-		final.Queue(`UPDATE payment_events SET outcome = $2 WHERE id = $1`, eventRow, outcome)
-		return tx.SendBatch(ctx, final).Close()
+		final.Queue(`INSERT INTO payment_events (gateway_event_id, order_number, trade_no, amount_fen, outcome, body)
+			VALUES ($1, $2, $3, $4, $5, $6)`, ev.EventID, ev.OrderNumber, ev.TradeNo, ev.AmountFen, outcome, string(body))
+		switch outcome {
+		case OutcomePaid:
+			if err := s.markPaid(final, o, ev.TradeNo, inviter); err != nil {
+				return err
+			}
+		case OutcomeLate:
+			if err := notify.Queue(final, o.userID, notify.KindRefund, "Payment received for a closed order",
+				fmt.Sprintf("Order %s was %s before your payment of %s arrived; the payment will be refunded.", o.Number, o.Status, yuan(ev.AmountFen)),
+				map[string]any{"order_id": o.ID, "order_number": o.Number, "trade_no": ev.TradeNo, "amount_fen": ev.AmountFen},
+				"refund:"+ev.EventID); err != nil {
+				return err
+			}
+		}
+		err = tx.SendBatch(ctx, final).Close()
+		var pe *pgconn.PgError
+		if errors.As(err, &pe) && pe.Code == "23505" && pe.ConstraintName == "payment_events_gateway_event" {
+			return errDuplicateEvent
+		}
+		return err
 	})
+	if errors.Is(err, errDuplicateEvent) {
+		return OutcomeDuplicate, nil
+	}
 	if err != nil {
 		return "", err
 	}
@@ -123,42 +157,37 @@ func (s *Shop) applyEvent(ctx context.Context, ev paymentEvent, body []byte) (st
 	return outcome, nil
 }
 
-// applyPayment applies a paid event to its locked order o; statements that may wait
-// until the end go on final.
-func (s *Shop) applyPayment(ctx context.Context, tx pgx.Tx, ev paymentEvent, o Order, final *pgx.Batch) (string, error) {
+// paymentOutcome decides what a paid event does to its locked order o. Money for an order
+// already closed (or paid by another trade) leaves the order as it is, and a job gives it
+// back.
+func (s *Shop) paymentOutcome(ctx context.Context, tx pgx.Tx, ev paymentEvent, o Order) (string, error) {
 	if ev.AmountFen != o.AmountFen {
 		return OutcomeAmountMismatch, nil
 	}
-	if o.Status != StatusPending {
-		if o.tradeNo != nil && *o.tradeNo == ev.TradeNo {
-			return OutcomeDuplicate, nil // the same trade under a new event id
-		}
-		// The money arrived for an order that was closed (or paid by another trade):
-		// it stays as it is, and a job gives the money back.
-		if _, err := s.enq.InsertTx(ctx, tx, RefundLateArgs{EventID: ev.EventID, OrderNumber: o.Number, TradeNo: ev.TradeNo, AmountFen: ev.AmountFen, UserID: o.userID}, nil); err != nil {
-			return "", fmt.Errorf("schedule refund of late payment %q: %w", ev.EventID, err)
-		}
-		err := notify.Queue(final, o.userID, notify.KindRefund, "Payment received for a closed order",
-			fmt.Sprintf("Order %s was %s before your payment of %s arrived; the payment will be refunded.", o.Number, o.Status, yuan(ev.AmountFen)),
-			map[string]any{"order_id": o.ID, "order_number": o.Number, "trade_no": ev.TradeNo, "amount_fen": ev.AmountFen},
-			"refund:"+ev.EventID)
-		return OutcomeLate, err
+	if o.Status == StatusPending {
+		return OutcomePaid, nil
 	}
-	return OutcomePaid, s.markPaid(ctx, tx, o, ev.TradeNo, final)
+	if o.tradeNo != nil && *o.tradeNo == ev.TradeNo {
+		return OutcomeDuplicate, nil // the same trade under a new event id
+	}
+	if _, err := s.enq.InsertTx(ctx, tx, RefundLateArgs{EventID: ev.EventID, OrderNumber: o.Number, TradeNo: ev.TradeNo, AmountFen: ev.AmountFen, UserID: o.userID}, nil); err != nil {
+		return "", fmt.Errorf("schedule refund of late payment %q: %w", ev.EventID, err)
+	}
+	return OutcomeLate, nil
 }
 
 func yuan(fen int64) string { return fmt.Sprintf("¥%d.%02d", fen/100, fen%100) }
 
-// markPaid is the paid path, for a locked pending order: it grants the courses, settles
-// the points and coupon, awards points and notifies the buyer. The notifications go on
-// final for the caller to send; with final nil, markPaid sends them itself.
-func (s *Shop) markPaid(ctx context.Context, tx pgx.Tx, o Order, tradeNo string, final *pgx.Batch) error {
+// markPaid queues on b the paid path of a pending order that the caller holds locked (or
+// has just inserted): the paid state, the courses, the coupon, the points hold, the
+// purchase and invite awards, and the notices. inviter is who invited the buyer, if
+// anyone; the batch fails if the order is no longer pending.
+func (s *Shop) markPaid(b *pgx.Batch, o Order, tradeNo string, inviter *int64) error {
 	var trade *string
 	if tradeNo != "" {
 		trade = &tradeNo
 	}
-	b := &pgx.Batch{}
-	b.Queue(`UPDATE orders SET status = 'paid', paid_at = now(), gateway_trade_no = $2
+	b.Queue(`UPDATE orders SET status = 'paid', paid_at = now(), gateway_trade_no = $2, updated_at = now()
 		WHERE id = $1 AND status = 'pending'`, o.ID, trade).Exec(func(tag pgconn.CommandTag) error {
 		if tag.RowsAffected() == 0 {
 			return fmt.Errorf("mark order %d paid: %w", o.ID, ErrNotPending)
@@ -174,56 +203,42 @@ func (s *Shop) markPaid(ctx context.Context, tx pgx.Tx, o Order, tradeNo string,
 		ON CONFLICT (user_id, course_id) WHERE deleted_at IS NULL DO UPDATE SET
 			status = 'active',
 			expires_at = CASE WHEN enrollments.expires_at IS NULL OR EXCLUDED.expires_at IS NULL THEN NULL
-				ELSE greatest(enrollments.expires_at, EXCLUDED.expires_at) END`, o.userID, o.ID)
+				ELSE greatest(enrollments.expires_at, EXCLUDED.expires_at) END,
+			updated_at = now()`, o.userID, o.ID)
 	if o.UserCouponID != nil {
-		b.Queue(`UPDATE user_coupons SET status = 'used' WHERE id = $1 AND status = 'held'`, *o.UserCouponID)
+		b.Queue(`UPDATE user_coupons SET status = 'used', updated_at = now() WHERE id = $1 AND status = 'held'`, *o.UserCouponID)
 	}
-	b.Queue(`UPDATE cart_items SET deleted_at = now() WHERE user_id = $1 AND deleted_at IS NULL
+	b.Queue(`UPDATE cart_items SET deleted_at = now(), updated_at = now() WHERE user_id = $1 AND deleted_at IS NULL
 		AND course_id IN (SELECT course_id FROM order_lines WHERE order_id = $2)`, o.userID, o.ID)
-	// The inviter is rewarded once per invitee: the award is idempotent per ref, so only
-	// the invitee's first paid order pays it.
-	var inviter *int64
-	b.Queue(`SELECT invited_by FROM users WHERE id = $1`, o.userID).QueryRow(func(row pgx.Row) error { return row.Scan(&inviter) })
-	if err := tx.SendBatch(ctx, b).Close(); err != nil {
-		return fmt.Errorf("pay order %d: %w", o.ID, err)
-	}
 	if o.pointsHoldID != nil {
-		if err := points.Post(ctx, tx, *o.pointsHoldID); err != nil {
-			return fmt.Errorf("post points hold of order %d: %w", o.ID, err)
-		}
+		points.QueueLockForAward(b, o.userID)
+		points.QueuePost(b, *o.pointsHoldID)
 	}
 	ref := "order:" + strconv.FormatInt(o.ID, 10)
-	earned, err := points.Award(ctx, tx, o.userID, points.RulePurchase, ref, o.AmountFen)
+	earned, err := points.QueueAward(b, o.userID, o.userID, points.RulePurchase, ref, o.AmountFen)
 	if err != nil {
 		return fmt.Errorf("award points for order %d: %w", o.ID, err)
 	}
-	send := final == nil
-	if send {
-		final = &pgx.Batch{}
-	}
-	// Only a payment of real money counts: a ¥0 order (a free policy, a coupon covering
-	// it all) would let anyone farm invite rewards with fake accounts.
+	// The inviter is rewarded once per invitee (the award is idempotent per ref, and
+	// the notice per key), so only the invitee's first paid order pays it. Only a
+	// payment of real money counts: a ¥0 order (a free policy, a coupon covering it all)
+	// would let anyone farm invite rewards with fake accounts. The award draws on the
+	// buyer's issuance shard, which the purchase award has locked already.
 	if inviter != nil && o.AmountFen > 0 {
-		reward, err := points.AwardVia(ctx, tx, *inviter, o.userID, points.RuleInvite, "invite:"+strconv.FormatInt(o.userID, 10), o.AmountFen)
+		reward, err := points.QueueAward(b, *inviter, o.userID, points.RuleInvite, "invite:"+strconv.FormatInt(o.userID, 10), o.AmountFen)
 		if err != nil {
 			return fmt.Errorf("reward inviter of user %d: %w", o.userID, err)
 		}
-		if err := notify.Queue(final, *inviter, notify.KindPoints, "Invite reward",
+		if err := notify.Queue(b, *inviter, notify.KindPoints, "Invite reward",
 			fmt.Sprintf("Someone you invited made their first purchase: %d points are yours.", reward),
 			map[string]any{"points": reward}, "invite-reward:"+strconv.FormatInt(o.userID, 10)); err != nil {
 			return err
 		}
 	}
-	if err := notify.Queue(final, o.userID, notify.KindPayment, "Payment received",
+	return notify.Queue(b, o.userID, notify.KindPayment, "Payment received",
 		fmt.Sprintf("Order %s is paid (%s); your courses are ready.", o.Number, yuan(o.AmountFen)),
 		map[string]any{"order_id": o.ID, "order_number": o.Number, "amount_fen": o.AmountFen, "points_earned": earned},
-		"paid:"+strconv.FormatInt(o.ID, 10)); err != nil {
-		return err
-	}
-	if send {
-		return tx.SendBatch(ctx, final).Close()
-	}
-	return nil
+		"paid:"+strconv.FormatInt(o.ID, 10))
 }
 
 // Reconcile asks the gateway about pending orders older than two minutes that no

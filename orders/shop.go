@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -39,6 +40,10 @@ type Shop struct {
 	// reconcileAfter is how old a pending order must be before reconciliation asks the
 	// gateway about it: younger ones may still get their callback. Tests shorten it.
 	reconcileAfter time.Duration
+	// expiryJobs are the expiry steps (by Until's Unix second) whose job this shop saw
+	// commit; expiryMu guards it.
+	expiryMu   sync.Mutex
+	expiryJobs map[int64]struct{}
 	// OnEvent, when set, is told of each order event once its transaction committed:
 	// created, paid, cancelled, expired or refunded (the origin counts them in /metrics).
 	OnEvent func(event string)
@@ -144,11 +149,12 @@ type Line struct {
 const orderColumns = `id, number, user_id, status, total_fen, coupon_discount_fen, points_used, points_fen, amount_fen,
 	coupon_id, user_coupon_id, points_hold_id, expires_at, paid_at, closed_at, gateway_trade_no, created_at, request_hash`
 
-func scanOrder(row pgx.Row) (Order, error) {
+// scanOrder reads a row of orderColumns, followed by the columns extra points to.
+func scanOrder(row pgx.Row, extra ...any) (Order, error) {
 	var o Order
-	err := row.Scan(&o.ID, &o.Number, &o.userID, &o.Status, &o.TotalFen, &o.CouponDiscountFen, &o.PointsUsed, &o.PointsFen,
+	err := row.Scan(append([]any{&o.ID, &o.Number, &o.userID, &o.Status, &o.TotalFen, &o.CouponDiscountFen, &o.PointsUsed, &o.PointsFen,
 		&o.AmountFen, &o.CouponID, &o.UserCouponID, &o.pointsHoldID, &o.ExpiresAt, &o.PaidAt, &o.ClosedAt, &o.tradeNo,
-		&o.CreatedAt, &o.requestHash)
+		&o.CreatedAt, &o.requestHash}, extra...)...)
 	return o, err
 }
 
@@ -179,12 +185,20 @@ func (s *Shop) withLines(ctx context.Context, q querier, orders []Order) error {
 	return s.scanLines(rows, orders)
 }
 
-const linesSQL = `SELECT order_id, id, course_id, price_policy_id, course_title, policy_title, valid_days,
-	list_price_fen, original_price_fen, discount_fen FROM order_lines WHERE order_id = ANY($1) ORDER BY id`
+// lineColumns are an order line's columns: its order's id, then Line.fields.
+const lineColumns = `order_id, id, course_id, price_policy_id, course_title, policy_title, valid_days,
+	list_price_fen, original_price_fen, discount_fen`
+
+// fields are where a row of lineColumns after the order's id goes.
+func (l *Line) fields() []any {
+	return []any{&l.ID, &l.CourseID, &l.PricePolicyID, &l.CourseTitle, &l.PolicyTitle, &l.ValidDays,
+		&l.ListPriceFen, &l.OriginalPriceFen, &l.DiscountFen}
+}
+
+const linesSQL = `SELECT ` + lineColumns + ` FROM order_lines WHERE order_id = ANY($1) ORDER BY id`
 
 // orderLinesSQL is linesSQL for one order, which Postgres plans once.
-const orderLinesSQL = `SELECT order_id, id, course_id, price_policy_id, course_title, policy_title, valid_days,
-	list_price_fen, original_price_fen, discount_fen FROM order_lines WHERE order_id = $1 ORDER BY id`
+const orderLinesSQL = `SELECT ` + lineColumns + ` FROM order_lines WHERE order_id = $1 ORDER BY id`
 
 // scanLines reads the rows of linesSQL into orders, sets their pay URLs, and closes rows.
 func (s *Shop) scanLines(rows pgx.Rows, orders []Order) error {
@@ -192,14 +206,11 @@ func (s *Shop) scanLines(rows pgx.Rows, orders []Order) error {
 	for i := range orders {
 		at[orders[i].ID] = i
 		orders[i].Lines = []Line{}
-		if orders[i].Status == StatusPending {
-			orders[i].PayURL = s.payURL(orders[i].Number, orders[i].AmountFen)
-		}
+		s.prepare(&orders[i])
 	}
 	var oid int64
 	var l Line
-	_, err := pgx.ForEachRow(rows, []any{&oid, &l.ID, &l.CourseID, &l.PricePolicyID, &l.CourseTitle, &l.PolicyTitle, &l.ValidDays,
-		&l.ListPriceFen, &l.OriginalPriceFen, &l.DiscountFen}, func() error {
+	_, err := pgx.ForEachRow(rows, append([]any{&oid}, l.fields()...), func() error {
 		if i, ok := at[oid]; ok {
 			orders[i].Lines = append(orders[i].Lines, l)
 		}
@@ -209,6 +220,17 @@ func (s *Shop) scanLines(rows pgx.Rows, orders []Order) error {
 		return fmt.Errorf("order lines: %w", err)
 	}
 	return nil
+}
+
+// prepare readies an order read from the database for its buyer: no lines is [], and a
+// pending order has its pay URL.
+func (s *Shop) prepare(o *Order) {
+	if o.Lines == nil {
+		o.Lines = []Line{}
+	}
+	if o.Status == StatusPending {
+		o.PayURL = s.payURL(o.Number, o.AmountFen)
+	}
 }
 
 func (s *Shop) payURL(number string, amountFen int64) string {

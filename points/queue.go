@@ -1,0 +1,110 @@
+package points
+
+import (
+	"fmt"
+	"strconv"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// The Queue functions put ledger changes on a caller's pgx.Batch, so that a payment can
+// settle its points in the round trip that marks the order paid. They are for changes
+// no CHECK can refuse (an award, posting a hold), which therefore need no savepoint, and
+// they resolve accounts in SQL rather than in a read of their own. A batch sent in a
+// transaction runs each statement with a fresh snapshot, so a statement sees what the
+// ones before it in the batch did.
+
+// userCode is the code of the user's own account.
+func userCode(userID int64) string { return "user:" + strconv.FormatInt(userID, 10) }
+
+// ensureUserSQL creates a user's account if it is missing; a concurrent creation makes
+// it wait for that one's commit and do nothing.
+const ensureUserSQL = `INSERT INTO points_accounts (user_id, code, kind) VALUES ($1, $2, 'user') ON CONFLICT DO NOTHING`
+
+// awardSQL issues a posted transfer from a system shard to a user, as create does: the
+// transfer first (a replay inserts nothing and moves nothing), then both accounts locked
+// in id order and moved.
+const awardSQL = `
+	WITH acct AS (
+		SELECT (SELECT id FROM points_accounts WHERE code = $2::text AND kind = 'system') AS debit,
+		       (SELECT id FROM points_accounts WHERE user_id = $1::bigint) AS credit
+	), t AS (
+		INSERT INTO points_transfers (client_id, debit_account_id, credit_account_id, amount, status, kind, ref)
+		SELECT $3::text, acct.debit, acct.credit, $4::bigint, 'posted', $5::text, $6::text FROM acct
+		ON CONFLICT (client_id) DO NOTHING
+		RETURNING debit_account_id, credit_account_id
+	), locked AS MATERIALIZED (
+		SELECT a.id FROM points_accounts a, t WHERE a.id IN (t.debit_account_id, t.credit_account_id) ORDER BY a.id FOR NO KEY UPDATE
+	)
+	UPDATE points_accounts a SET
+		debits_posted  = a.debits_posted  + CASE WHEN a.id = t.debit_account_id  THEN $4::bigint ELSE 0 END,
+		credits_posted = a.credits_posted + CASE WHEN a.id = t.credit_account_id THEN $4::bigint ELSE 0 END,
+		updated_at = now()
+	FROM locked, t WHERE a.id = locked.id`
+
+// QueueAward queues on b what Award does: the points rule r is worth, issued to the user
+// from the issuance shard of via, posted, once per rule and ref. It creates the user's
+// account when missing and returns the points the award is worth (0, with nothing
+// queued, when the rule awards nothing). The batch fails if the award would move other
+// than both accounts or none (none: an earlier award with the same ref).
+func QueueAward(b *pgx.Batch, userID, via int64, r Rule, ref string, amountFen int64) (int64, error) {
+	if !knownRule(r) {
+		return 0, fmt.Errorf("%w: unknown rule %q", ErrInvalid, r)
+	}
+	if ref == "" {
+		return 0, fmt.Errorf("%w: award %s without a ref", ErrInvalid, r)
+	}
+	amount := RuleAmount(r, amountFen)
+	if amount == 0 {
+		return 0, nil
+	}
+	b.Queue(ensureUserSQL, userID, userCode(userID))
+	clientID := "award:" + string(r) + ":" + ref
+	b.Queue(awardSQL, userID, shardCode(IssuanceAccount, via), clientID, amount, string(r), ref).Exec(func(tag pgconn.CommandTag) error {
+		if n := tag.RowsAffected(); n != 0 && n != 2 {
+			return fmt.Errorf("award %q to user %d: moved %d of 2 accounts", clientID, userID, n)
+		}
+		return nil
+	})
+	return amount, nil
+}
+
+// QueueLockForAward queues a lock, in id order, of every account a payment's points may
+// move: the user's own, the user's issuance and spent shards. A transaction that both
+// posts a hold (user and spent shard) and awards points (issuance shard and user) in two
+// statements would otherwise take the user's row before or after the issuance shard
+// depending on the statement, and deadlock with one that takes them the other way.
+func QueueLockForAward(b *pgx.Batch, userID int64) {
+	b.Queue(`SELECT id FROM points_accounts WHERE user_id = $1 OR code = ANY($2::text[]) ORDER BY id FOR NO KEY UPDATE`,
+		userID, []string{shardCode(IssuanceAccount, userID), shardCode(SpentAccount, userID)})
+}
+
+// postSQL posts a pending transfer: its held points leave the debit account, which
+// leaves every balance the CHECKs look at as it was.
+const postSQL = `
+	WITH t AS (
+		UPDATE points_transfers SET status = 'posted', updated_at = now() WHERE id = $1 AND status = 'pending'
+		RETURNING debit_account_id, credit_account_id, amount
+	), locked AS MATERIALIZED (
+		SELECT a.id FROM points_accounts a, t WHERE a.id IN (t.debit_account_id, t.credit_account_id) ORDER BY a.id FOR NO KEY UPDATE
+	)
+	UPDATE points_accounts a SET
+		debits_pending  = a.debits_pending  - CASE WHEN a.id = t.debit_account_id  THEN t.amount ELSE 0 END,
+		debits_posted   = a.debits_posted   + CASE WHEN a.id = t.debit_account_id  THEN t.amount ELSE 0 END,
+		credits_pending = a.credits_pending - CASE WHEN a.id = t.credit_account_id THEN t.amount ELSE 0 END,
+		credits_posted  = a.credits_posted  + CASE WHEN a.id = t.credit_account_id THEN t.amount ELSE 0 END,
+		updated_at = now()
+	FROM locked, t WHERE a.id = locked.id`
+
+// QueuePost queues on b the posting of a pending transfer (a hold). Unlike Post, the
+// transfer must be pending: the batch fails with ErrNotPending otherwise, since a caller
+// that holds the order a hold belongs to knows it is.
+func QueuePost(b *pgx.Batch, transferID int64) {
+	b.Queue(postSQL, transferID).Exec(func(tag pgconn.CommandTag) error {
+		if tag.RowsAffected() != 2 {
+			return fmt.Errorf("post transfer %d: %w", transferID, ErrNotPending)
+		}
+		return nil
+	})
+}
