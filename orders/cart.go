@@ -39,12 +39,6 @@ const offersSQL = `
 		p.status = 'enabled' AND p.deleted_at IS NULL AND c.status = 'published' AND c.deleted_at IS NULL
 	FROM unnest($1::bigint[]) want (id) JOIN price_policies p ON p.id = want.id JOIN courses c ON c.id = p.course_id`
 
-// offerSQL is offersSQL for one price policy, which Postgres plans once.
-const offerSQL = `
-	SELECT p.id, c.id, c.title, p.title, p.valid_days, p.price_fen, p.original_price_fen,
-		p.status = 'enabled' AND p.deleted_at IS NULL AND c.status = 'published' AND c.deleted_at IS NULL
-	FROM price_policies p JOIN courses c ON c.id = p.course_id WHERE p.id = $1`
-
 // offers reads the price policies ids with their courses.
 func offers(ctx context.Context, q querier, ids []int64) (map[int64]offer, error) {
 	rows, err := q.Query(ctx, offersSQL, ids)

@@ -72,15 +72,15 @@ func newOrderNumber(now time.Time) string {
 
 // lockUserSQL serializes one user's order creation, so that the per-user coupon limit,
 // the pending-order check and the idempotency key are checked against every order the
-// user has.
-const lockUserSQL = `SELECT pg_advisory_xact_lock(hashtextextended('orders:user:' || $1::bigint, 0))`
+// user has; it also draws the new order's id.
+const lockUserSQL = `SELECT pg_advisory_xact_lock(hashtextextended('orders:user:' || $1::bigint, 0)), nextval(pg_get_serial_sequence('orders', 'id'))`
 
 // Create places an order. The same idempotencyKey with the same request returns the
 // order it made the first time (created false); with another request,
 // ErrIdempotencyMismatch. An order nothing is left to pay for is paid at once.
 //
-// A plain order takes four round trips to the database: begin; the user's lock with
-// every read the order needs, pipelined in one batch; the order and its lines, returned
+// A plain order takes four round trips to the database: begin; the user's lock (which
+// draws the order's id) with every read the order needs, pipelined in one batch; the order and its lines, returned
 // as stored, in a second; commit. The first order of each expiry step takes one more to
 // insert that step's expiry job.
 func (s *Shop) Create(ctx context.Context, userID int64, idempotencyKey string, req CreateRequest) (Order, bool, error) {
@@ -106,13 +106,12 @@ func (s *Shop) Create(ctx context.Context, userID int64, idempotencyKey string, 
 		// Each statement of a batch takes its own snapshot, so the reads after the lock
 		// see every order the user's earlier transactions committed.
 		b := &pgx.Batch{}
-		b.Queue(lockUserSQL, userID)
+		var id int64
+		b.Queue(lockUserSQL, userID).QueryRow(func(row pgx.Row) error { return row.Scan(nil, &id) })
 		var prevID int64
 		var prevHash []byte
 		b.Queue(`SELECT id, request_hash FROM orders WHERE user_id = $1 AND idempotency_key = $2`, userID, idempotencyKey).
 			QueryRow(func(row pgx.Row) error { return noRows(row.Scan(&prevID, &prevHash)) })
-		var id int64
-		b.Queue(`SELECT nextval(pg_get_serial_sequence('orders', 'id'))`).QueryRow(func(row pgx.Row) error { return row.Scan(&id) })
 		items := req.Items
 		var q *quote
 		if len(items) == 0 {
@@ -196,43 +195,44 @@ type quote struct {
 	pending  map[int64]string // course → number of the user's pending order holding it
 }
 
-// queueQuote queues the reads of q on b: two statements per course rather than one
-// over an array of them, because Postgres plans a statement over an array anew on every
+// quoteSQL reads one item's offer, whether the user is enrolled in its course, and the
+// number of a pending order of the user's that holds the course. A second pending order
+// for the same course (a retry with a new key, another tab) would charge twice for one
+// enrollment; the user lock keeps this true until the order commits.
+const quoteSQL = `
+	SELECT p.id, c.id, c.title, p.title, p.valid_days, p.price_fen, p.original_price_fen,
+		p.status = 'enabled' AND p.deleted_at IS NULL AND c.status = 'published' AND c.deleted_at IS NULL,
+		EXISTS (SELECT 1 FROM enrollments e
+			WHERE e.user_id = $2 AND e.course_id = $3 AND e.status = 'active' AND e.deleted_at IS NULL
+				AND (e.expires_at IS NULL OR e.expires_at > now())),
+		(SELECT o.number FROM orders o JOIN order_lines l ON l.order_id = o.id
+			WHERE o.user_id = $2 AND o.status = 'pending' AND l.course_id = $3 LIMIT 1)
+	FROM price_policies p JOIN courses c ON c.id = p.course_id WHERE p.id = $1`
+
+// queueQuote queues the reads of q on b: one statement per course rather than one over
+// an array of them, because Postgres plans a statement over an array anew on every
 // execution (a one-row custom plan looks cheaper than the generic one), and planning
-// cost more than running it.
+// cost more than running it. A policy that does not exist reads nothing, and lines
+// refuses it before asking about enrollments.
 func queueQuote(b *pgx.Batch, userID int64, items []Item) *quote {
 	q := &quote{items: items, byPolicy: make(map[int64]offer, len(items)), enrolled: map[int64]bool{}, pending: map[int64]string{}}
 	for _, it := range items {
-		b.Queue(offerSQL, it.PricePolicyID).QueryRow(func(row pgx.Row) error {
+		b.Queue(quoteSQL, it.PricePolicyID, userID, it.CourseID).QueryRow(func(row pgx.Row) error {
 			var o offer
-			err := row.Scan(&o.policyID, &o.courseID, &o.courseTitle, &o.policyTitle, &o.validDays, &o.priceFen, &o.originalFen, &o.sellable)
-			if err == nil {
-				q.byPolicy[o.policyID] = o
+			var enrolled bool
+			var pending *string
+			err := row.Scan(&o.policyID, &o.courseID, &o.courseTitle, &o.policyTitle, &o.validDays, &o.priceFen, &o.originalFen, &o.sellable,
+				&enrolled, &pending)
+			if err != nil {
+				return noRows(err)
 			}
-			return noRows(err)
+			q.byPolicy[o.policyID] = o
+			q.enrolled[it.CourseID] = enrolled
+			if pending != nil {
+				q.pending[it.CourseID] = *pending
+			}
+			return nil
 		})
-		// A second pending order for the same course (a retry with a new key, another
-		// tab) would charge twice for one enrollment; the user lock keeps this true
-		// until the order commits. An empty number means enrolled.
-		b.Queue(`
-			SELECT '' FROM enrollments e
-			WHERE e.user_id = $1 AND e.course_id = $2 AND e.status = 'active' AND e.deleted_at IS NULL
-				AND (e.expires_at IS NULL OR e.expires_at > now())
-			UNION ALL
-			SELECT o.number FROM orders o JOIN order_lines l ON l.order_id = o.id
-			WHERE o.user_id = $1 AND o.status = 'pending' AND l.course_id = $2`, userID, it.CourseID).
-			Query(func(rows pgx.Rows) error {
-				var number string
-				_, err := pgx.ForEachRow(rows, []any{&number}, func() error {
-					if number == "" {
-						q.enrolled[it.CourseID] = true
-					} else {
-						q.pending[it.CourseID] = number
-					}
-					return nil
-				})
-				return err
-			})
 	}
 	return q
 }
@@ -349,7 +349,7 @@ func (s *Shop) place(ctx context.Context, tx pgx.Tx, userID, id int64, key strin
 		// Nothing to pay: paid at once, in the same round trip. A free order rewards no
 		// inviter, so who that is does not matter here.
 		free := Order{ID: id, Number: number, UserCouponID: userCouponID, userID: userID, pointsHoldID: holdID}
-		if err := s.markPaid(b, free, "", nil); err != nil {
+		if err := s.markPaid(b, free, "", payer{}); err != nil {
 			return Order{}, time.Time{}, err
 		}
 	}

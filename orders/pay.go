@@ -71,46 +71,53 @@ func (s *Shop) HandleCallback(ctx context.Context, body []byte, signatureHex str
 // gateway event: a concurrent delivery recorded it first.
 var errDuplicateEvent = errors.New("payment event recorded by a concurrent delivery")
 
-// payLockSQL locks the order a payment names and reads who invited its buyer.
-const payLockSQL = `SELECT ` + orderColumns + `, (SELECT invited_by FROM users u WHERE u.id = orders.user_id)
-	FROM orders WHERE number = $1 AND deleted_at IS NULL FOR UPDATE OF orders`
+// payLockSQL locks the order a payment names and reads what its points need: who invited
+// the buyer, and the points accounts of both (null where there is none yet).
+const payLockSQL = `SELECT ` + orderColumns + `, inv.invited_by,
+		(SELECT id FROM points_accounts WHERE user_id = o.user_id), (SELECT id FROM points_accounts WHERE user_id = inv.invited_by)
+	FROM orders o, LATERAL (SELECT invited_by FROM users WHERE id = o.user_id) inv
+	WHERE o.number = $1 AND o.deleted_at IS NULL FOR UPDATE OF o`
+
+// payer is what a payment needs to know of its buyer beyond the order: who invited them,
+// and the points accounts of both (0: none yet).
+type payer struct {
+	inviter                 *int64
+	account, inviterAccount *int64
+}
+
+func (p payer) accountOf() int64        { return deref(p.account) }
+func (p payer) inviterAccountOf() int64 { return deref(p.inviterAccount) }
+
+func deref(p *int64) int64 {
+	if p == nil {
+		return 0
+	}
+	return *p
+}
 
 // applyEvent records a gateway event once and, the first time, applies it. A payment
-// takes four round trips to the database: begin; the order's lock with the lookup of the
-// event; the event with its outcome, the order's paid state, enrollment, cart, points and
-// notifications; commit.
+// takes four round trips to the database: begin; the order's lock; the event with its
+// outcome, the order's paid state, enrollment, cart, points and notifications; commit.
+//
+// The event goes in first in the last batch, with no ON CONFLICT: a delivery seen before
+// fails there on the event's unique key, and its transaction rolls back whatever it was
+// about to do, as a duplicate. A delivery racing the first one waits on the order's lock
+// (or, with no order to lock, on the unique key) and then fails the same way.
 func (s *Shop) applyEvent(ctx context.Context, ev paymentEvent, body []byte) (string, error) {
 	var outcome string
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		b := &pgx.Batch{}
 		var o Order
-		var inviter *int64
+		var p payer
 		found := false
 		if ev.Status == "paid" {
-			// The order's lock first: a concurrent delivery of the same event waits
-			// here, and the lookup after it, a statement of its own with a fresh
-			// snapshot, then finds the event the first one recorded.
-			b.Queue(payLockSQL, ev.OrderNumber).QueryRow(func(row pgx.Row) error {
-				var err error
-				o, err = scanOrder(row, &inviter)
-				found = err == nil
-				return noRows(err)
-			})
-		}
-		seen := false
-		b.Queue(`SELECT true FROM payment_events WHERE gateway_event_id = $1`, ev.EventID).
-			QueryRow(func(row pgx.Row) error { return noRows(row.Scan(&seen)) })
-		if err := tx.SendBatch(ctx, b).Close(); err != nil {
-			return fmt.Errorf("look up payment event %q: %w", ev.EventID, err)
-		}
-		if seen {
-			outcome = OutcomeDuplicate
-			return nil
+			var err error
+			o, err = scanOrder(tx.QueryRow(ctx, payLockSQL, ev.OrderNumber), &p.inviter, &p.account, &p.inviterAccount)
+			if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+				return fmt.Errorf("lock order %q: %w", ev.OrderNumber, err)
+			}
+			found = err == nil
 		}
 		final := &pgx.Batch{}
-		// Recorded once, with its outcome, first in the batch: a delivery that raced
-		// this one without an order to lock fails here on the unique key and rolls
-		// back as a duplicate. The outcome is set before the statement runs.
 		var err error
 		switch {
 		case ev.Status != "paid":
@@ -127,7 +134,7 @@ func (s *Shop) applyEvent(ctx context.Context, ev paymentEvent, body []byte) (st
 			VALUES ($1, $2, $3, $4, $5, $6)`, ev.EventID, ev.OrderNumber, ev.TradeNo, ev.AmountFen, outcome, string(body))
 		switch outcome {
 		case OutcomePaid:
-			if err := s.markPaid(final, o, ev.TradeNo, inviter); err != nil {
+			if err := s.markPaid(final, o, ev.TradeNo, p); err != nil {
 				return err
 			}
 		case OutcomeLate:
@@ -180,9 +187,9 @@ func yuan(fen int64) string { return fmt.Sprintf("¥%d.%02d", fen/100, fen%100) 
 
 // markPaid queues on b the paid path of a pending order that the caller holds locked (or
 // has just inserted): the paid state, the courses, the coupon, the points hold, the
-// purchase and invite awards, and the notices. inviter is who invited the buyer, if
-// anyone; the batch fails if the order is no longer pending.
-func (s *Shop) markPaid(b *pgx.Batch, o Order, tradeNo string, inviter *int64) error {
+// purchase and invite awards, and the notices. The batch fails if the order is no longer
+// pending.
+func (s *Shop) markPaid(b *pgx.Batch, o Order, tradeNo string, p payer) error {
 	var trade *string
 	if tradeNo != "" {
 		trade = &tradeNo
@@ -215,7 +222,7 @@ func (s *Shop) markPaid(b *pgx.Batch, o Order, tradeNo string, inviter *int64) e
 		points.QueuePost(b, *o.pointsHoldID)
 	}
 	ref := "order:" + strconv.FormatInt(o.ID, 10)
-	earned, err := points.QueueAward(b, o.userID, o.userID, points.RulePurchase, ref, o.AmountFen)
+	earned, err := points.QueueAward(b, o.userID, p.accountOf(), o.userID, points.RulePurchase, ref, o.AmountFen)
 	if err != nil {
 		return fmt.Errorf("award points for order %d: %w", o.ID, err)
 	}
@@ -224,12 +231,12 @@ func (s *Shop) markPaid(b *pgx.Batch, o Order, tradeNo string, inviter *int64) e
 	// payment of real money counts: a ¥0 order (a free policy, a coupon covering it all)
 	// would let anyone farm invite rewards with fake accounts. The award draws on the
 	// buyer's issuance shard, which the purchase award has locked already.
-	if inviter != nil && o.AmountFen > 0 {
-		reward, err := points.QueueAward(b, *inviter, o.userID, points.RuleInvite, "invite:"+strconv.FormatInt(o.userID, 10), o.AmountFen)
+	if p.inviter != nil && o.AmountFen > 0 {
+		reward, err := points.QueueAward(b, *p.inviter, p.inviterAccountOf(), o.userID, points.RuleInvite, "invite:"+strconv.FormatInt(o.userID, 10), o.AmountFen)
 		if err != nil {
 			return fmt.Errorf("reward inviter of user %d: %w", o.userID, err)
 		}
-		if err := notify.Queue(b, *inviter, notify.KindPoints, "Invite reward",
+		if err := notify.Queue(b, *p.inviter, notify.KindPoints, "Invite reward",
 			fmt.Sprintf("Someone you invited made their first purchase: %d points are yours.", reward),
 			map[string]any{"points": reward}, "invite-reward:"+strconv.FormatInt(o.userID, 10)); err != nil {
 			return err

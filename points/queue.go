@@ -28,7 +28,7 @@ const ensureUserSQL = `INSERT INTO points_accounts (user_id, code, kind) VALUES 
 const awardSQL = `
 	WITH acct AS (
 		SELECT (SELECT id FROM points_accounts WHERE code = $2::text AND kind = 'system') AS debit,
-		       (SELECT id FROM points_accounts WHERE user_id = $1::bigint) AS credit
+		       coalesce($7::bigint, (SELECT id FROM points_accounts WHERE user_id = $1::bigint)) AS credit
 	), t AS (
 		INSERT INTO points_transfers (client_id, debit_account_id, credit_account_id, amount, status, kind, ref)
 		SELECT $3::text, acct.debit, acct.credit, $4::bigint, 'posted', $5::text, $6::text FROM acct
@@ -44,11 +44,12 @@ const awardSQL = `
 	FROM locked, t WHERE a.id = locked.id`
 
 // QueueAward queues on b what Award does: the points rule r is worth, issued to the user
-// from the issuance shard of via, posted, once per rule and ref. It creates the user's
-// account when missing and returns the points the award is worth (0, with nothing
-// queued, when the rule awards nothing). The batch fails if the award would move other
-// than both accounts or none (none: an earlier award with the same ref).
-func QueueAward(b *pgx.Batch, userID, via int64, r Rule, ref string, amountFen int64) (int64, error) {
+// from the issuance shard of via, posted, once per rule and ref. account is the user's
+// account id when the caller read it (a statement fewer), 0 when it may be missing: the
+// account is then created first. It returns the points the award is worth (0, with
+// nothing queued, when the rule awards nothing). The batch fails if the award would move
+// other than both accounts or none (none: an earlier award with the same ref).
+func QueueAward(b *pgx.Batch, userID, account, via int64, r Rule, ref string, amountFen int64) (int64, error) {
 	if !knownRule(r) {
 		return 0, fmt.Errorf("%w: unknown rule %q", ErrInvalid, r)
 	}
@@ -59,9 +60,14 @@ func QueueAward(b *pgx.Batch, userID, via int64, r Rule, ref string, amountFen i
 	if amount == 0 {
 		return 0, nil
 	}
-	b.Queue(ensureUserSQL, userID, userCode(userID))
+	var known *int64
+	if account != 0 {
+		known = &account
+	} else {
+		b.Queue(ensureUserSQL, userID, userCode(userID))
+	}
 	clientID := "award:" + string(r) + ":" + ref
-	b.Queue(awardSQL, userID, shardCode(IssuanceAccount, via), clientID, amount, string(r), ref).Exec(func(tag pgconn.CommandTag) error {
+	b.Queue(awardSQL, userID, shardCode(IssuanceAccount, via), clientID, amount, string(r), ref, known).Exec(func(tag pgconn.CommandTag) error {
 		if n := tag.RowsAffected(); n != 0 && n != 2 {
 			return fmt.Errorf("award %q to user %d: moved %d of 2 accounts", clientID, userID, n)
 		}
