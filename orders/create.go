@@ -81,8 +81,8 @@ const lockUserSQL = `SELECT pg_advisory_xact_lock(hashtextextended('orders:user:
 //
 // A plain order takes four round trips to the database: begin; the user's lock (which
 // draws the order's id) with every read the order needs, pipelined in one batch; the order and its lines, returned
-// as stored, in a second; commit. The first order of each expiry step takes one more to
-// insert that step's expiry job.
+// as stored, in a second; commit. Once per expiry step, an order takes one more to insert
+// the next step's expiry job (see scheduleExpiry).
 func (s *Shop) Create(ctx context.Context, userID int64, idempotencyKey string, req CreateRequest) (Order, bool, error) {
 	req.CouponCode = strings.TrimSpace(req.CouponCode)
 	switch {
@@ -101,7 +101,7 @@ func (s *Shop) Create(ctx context.Context, userID int64, idempotencyKey string, 
 	hash := req.hash()
 	var o Order
 	var created bool
-	var step time.Time
+	var steps []time.Time
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		// Each statement of a batch takes its own snapshot, so the reads after the lock
 		// see every order the user's earlier transactions committed.
@@ -144,7 +144,7 @@ func (s *Shop) Create(ctx context.Context, userID int64, idempotencyKey string, 
 			}
 		}
 		var err error
-		if o, step, err = s.place(ctx, tx, userID, id, idempotencyKey, hash, req, q); err != nil {
+		if o, steps, err = s.place(ctx, tx, userID, id, idempotencyKey, hash, req, q); err != nil {
 			return err
 		}
 		created = true
@@ -153,7 +153,7 @@ func (s *Shop) Create(ctx context.Context, userID int64, idempotencyKey string, 
 	if err != nil {
 		return Order{}, false, err
 	}
-	s.expiryScheduled(step)
+	s.expiryScheduled(steps, err == nil)
 	if created {
 		s.event("created")
 		if o.Status == StatusPaid {
@@ -272,11 +272,11 @@ const lineInsertSQL = `
 	RETURNING ` + lineColumns
 
 // place inserts order id, which quote q priced, in tx and returns it as stored, with the
-// expiry step whose job this transaction inserted (zero if none).
-func (s *Shop) place(ctx context.Context, tx pgx.Tx, userID, id int64, key string, hash []byte, req CreateRequest, q *quote) (Order, time.Time, error) {
+// expiry steps whose jobs this transaction inserted.
+func (s *Shop) place(ctx context.Context, tx pgx.Tx, userID, id int64, key string, hash []byte, req CreateRequest, q *quote) (o Order, steps []time.Time, err error) {
 	lines, total, err := q.lines()
 	if err != nil {
-		return Order{}, time.Time{}, err
+		return Order{}, steps, err
 	}
 	now := time.Now()
 	var couponID, userCouponID *int64
@@ -285,19 +285,19 @@ func (s *Shop) place(ctx context.Context, tx pgx.Tx, userID, id int64, key strin
 	case req.CouponCode != "":
 		c, err := s.holdCouponCode(ctx, tx, userID, req.CouponCode, now)
 		if err != nil {
-			return Order{}, time.Time{}, err
+			return Order{}, steps, err
 		}
 		if discount, err = c.discount(total); err != nil {
-			return Order{}, time.Time{}, err
+			return Order{}, steps, err
 		}
 		couponID = &c.ID
 	case req.UserCouponID != 0:
 		c, err := holdUserCoupon(ctx, tx, userID, req.UserCouponID, now)
 		if err != nil {
-			return Order{}, time.Time{}, err
+			return Order{}, steps, err
 		}
 		if discount, err = c.discount(total); err != nil {
-			return Order{}, time.Time{}, err
+			return Order{}, steps, err
 		}
 		userCouponID = &req.UserCouponID
 	}
@@ -306,30 +306,30 @@ func (s *Shop) place(ctx context.Context, tx pgx.Tx, userID, id int64, key strin
 	if req.Points > 0 {
 		most := (total - discount) * int64(s.cfg.MaxPointsShare) / 100
 		if req.Points > most {
-			return Order{}, time.Time{}, &InputError{"points", fmt.Sprintf("at most %d points (%d%% of the price) may be used on this order", most, s.cfg.MaxPointsShare)}
+			return Order{}, steps, &InputError{"points", fmt.Sprintf("at most %d points (%d%% of the price) may be used on this order", most, s.cfg.MaxPointsShare)}
 		}
 		ref := "order:" + strconv.FormatInt(id, 10)
 		t, err := points.Hold(ctx, tx, userID, req.Points, ref+":points", ref)
 		if errors.Is(err, points.ErrInsufficient) {
-			return Order{}, time.Time{}, ErrInsufficientPoints
+			return Order{}, steps, ErrInsufficientPoints
 		}
 		if err != nil {
-			return Order{}, time.Time{}, fmt.Errorf("hold %d points for order %d: %w", req.Points, id, err)
+			return Order{}, steps, fmt.Errorf("hold %d points for order %d: %w", req.Points, id, err)
 		}
 		holdID = &t.ID
 	}
 	pointsFen := req.Points // a point is worth one fen
 	amount := total - discount - pointsFen
 	expires := now.Add(s.cfg.PendingTTL)
-	var step time.Time
 	if amount > 0 {
-		if step, err = s.scheduleExpiry(ctx, tx, expires); err != nil {
-			return Order{}, time.Time{}, err
+		// Whatever happens next, the caller learns which steps this transaction
+		// inserted, so that it can note them as committed or free them for another.
+		if steps, err = s.scheduleExpiry(ctx, tx, expires); err != nil {
+			return Order{}, steps, err
 		}
 	}
 	number := newOrderNumber(now)
 	b := &pgx.Batch{}
-	var o Order
 	b.Queue(orderInsertSQL, id, number, userID, total, discount, req.Points, pointsFen, amount, couponID, userCouponID, holdID, key, hash, expires).
 		QueryRow(func(row pgx.Row) error {
 			var err error
@@ -350,19 +350,19 @@ func (s *Shop) place(ctx context.Context, tx pgx.Tx, userID, id int64, key strin
 		// inviter, so who that is does not matter here.
 		free := Order{ID: id, Number: number, UserCouponID: userCouponID, userID: userID, pointsHoldID: holdID}
 		if err := s.markPaid(b, free, "", payer{}); err != nil {
-			return Order{}, time.Time{}, err
+			return Order{}, steps, err
 		}
 	}
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
-		return Order{}, time.Time{}, fmt.Errorf("insert order %d: %w", id, err)
+		return Order{}, steps, fmt.Errorf("insert order %d: %w", id, err)
 	}
 	if amount == 0 {
 		o, err = s.load(ctx, tx, userID, id) // as paid
-		return o, step, err
+		return o, steps, err
 	}
 	o.Lines = stored
 	s.prepare(&o)
-	return o, step, nil
+	return o, steps, nil
 }
 
 // splitDiscount shares discount among lines in proportion to their prices, so that a

@@ -168,38 +168,58 @@ func (s *Shop) expireDue(ctx context.Context, until time.Time) (closed int, dueI
 	return closed, dueIn, errors.Join(errs...)
 }
 
-// scheduleExpiry makes sure a committed or this transaction's job covers an order that
-// expires at expires: it inserts the step's job unless this shop already saw one commit.
-// It returns the step it inserted a job for (zero if none), for expiryScheduled to note
-// once the transaction commits. The job is unique by its step, so a job another process
-// or an earlier run inserted for the step is found rather than doubled.
-func (s *Shop) scheduleExpiry(ctx context.Context, tx pgx.Tx, expires time.Time) (time.Time, error) {
-	until := expiryStepOf(expires)
+// scheduleExpiry makes sure that a job covers an order expiring at expires, inserting in
+// tx what this shop has not seen committed: the job of the order's own step, and the job
+// of the step after it. The own step's job is normally there already, inserted ahead by
+// an order of the step before, so orders never wait on each other at a step's start: a
+// step's first orders all inserting the one unique job would queue behind each other's
+// commits. Only one transaction of this shop at a time inserts a step ahead. Jobs are
+// unique by their step, so a job another process or an earlier run inserted is found
+// rather than doubled. It returns the steps it inserted jobs for, which the caller passes
+// to expiryScheduled once its transaction has ended.
+func (s *Shop) scheduleExpiry(ctx context.Context, tx pgx.Tx, expires time.Time) ([]time.Time, error) {
+	own := expiryStepOf(expires)
+	next := own.Add(expiryStep)
+	var steps []time.Time
 	s.expiryMu.Lock()
-	_, done := s.expiryJobs[until.Unix()]
+	if s.expiryJobs == nil {
+		s.expiryJobs = map[int64]bool{}
+	}
+	if committed := s.expiryJobs[own.Unix()]; !committed {
+		// Not left to another transaction inserting it ahead: that one might roll back.
+		steps = append(steps, own)
+	}
+	if _, seen := s.expiryJobs[next.Unix()]; !seen {
+		s.expiryJobs[next.Unix()] = false // in flight
+		steps = append(steps, next)
+	}
 	s.expiryMu.Unlock()
-	if done {
-		return time.Time{}, nil
+	for i, until := range steps {
+		if _, err := s.enq.InsertTx(ctx, tx, ExpireDueArgs{Until: until}, &river.InsertOpts{
+			ScheduledAt: until, UniqueOpts: river.UniqueOpts{ByArgs: true},
+		}); err != nil {
+			return steps[:i+1], fmt.Errorf("schedule expiry at %s: %w", until.Format(time.RFC3339), err)
+		}
 	}
-	if _, err := s.enq.InsertTx(ctx, tx, ExpireDueArgs{Until: until}, &river.InsertOpts{
-		ScheduledAt: until, UniqueOpts: river.UniqueOpts{ByArgs: true},
-	}); err != nil {
-		return time.Time{}, fmt.Errorf("schedule expiry at %s: %w", until.Format(time.RFC3339), err)
-	}
-	return until, nil
+	return steps, nil
 }
 
-// expiryScheduled notes that the job of step has committed, and forgets steps long past.
-func (s *Shop) expiryScheduled(step time.Time) {
-	if step.IsZero() {
+// expiryScheduled ends what scheduleExpiry began: the steps' jobs committed, or, when
+// the transaction failed, the steps are free for another transaction to insert. Steps
+// long past are forgotten.
+func (s *Shop) expiryScheduled(steps []time.Time, committed bool) {
+	if len(steps) == 0 {
 		return
 	}
 	s.expiryMu.Lock()
 	defer s.expiryMu.Unlock()
-	if s.expiryJobs == nil {
-		s.expiryJobs = map[int64]struct{}{}
+	for _, st := range steps {
+		if committed {
+			s.expiryJobs[st.Unix()] = true
+		} else if done := s.expiryJobs[st.Unix()]; !done {
+			delete(s.expiryJobs, st.Unix())
+		}
 	}
-	s.expiryJobs[step.Unix()] = struct{}{}
 	if len(s.expiryJobs) > 1024 {
 		old := time.Now().Add(-time.Minute).Unix()
 		for k := range s.expiryJobs {

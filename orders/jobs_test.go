@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/luffy-edu/luffy/points"
 )
 
@@ -105,8 +107,26 @@ func TestExpiryJobsCoverEveryOrderOncePerStep(t *testing.T) {
 	if len(steps) < 2 {
 		t.Fatalf("12 orders over 12 s fell in %d steps", len(steps))
 	}
-	if n := e.count(t, `SELECT count(*) FROM river_job WHERE kind = 'orders_expire_due'`); n != len(steps) {
-		t.Fatalf("%d expiry jobs for %d steps", n, len(steps))
+	// Besides the orders' own steps, each step's job inserts the next one ahead: no
+	// other jobs, and none twice.
+	rows, err := e.pool.Query(ctx, `SELECT (args->>'until')::timestamptz FROM river_job WHERE kind = 'orders_expire_due'`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jobs, err := pgx.CollectRows(rows, pgx.RowTo[time.Time])
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[time.Time]bool{}
+	for _, until := range jobs {
+		until = until.UTC()
+		if seen[until] {
+			t.Fatalf("two jobs for the step ending %s", until)
+		}
+		seen[until] = true
+		if !steps[until] && !steps[until.Add(-expiryStep)] {
+			t.Fatalf("a job for the step ending %s, which no order falls in or follows", until)
+		}
 	}
 	if n := e.count(t, `SELECT count(*) FROM river_job WHERE kind <> 'orders_expire_due'`); n != 0 {
 		t.Fatalf("%d other jobs for pending orders", n)
@@ -159,5 +179,45 @@ func TestExpireDueClosesWhatIsDue(t *testing.T) {
 	}
 	if err := snoozeUnlessDone(dueIn, nil); err == nil {
 		t.Fatal("the job did not snooze for an order not yet due")
+	}
+}
+
+// A transaction that rolls back leaves its steps to the next one; once a step's job has
+// committed, no later order inserts it again.
+func TestExpiryStepsAfterRollbackAndCommit(t *testing.T) {
+	e := newEnv(t, Config{})
+	ctx := context.Background()
+	expires := time.Now().Add(time.Hour)
+	try := func(commit bool) []time.Time {
+		t.Helper()
+		tx, err := e.pool.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tx.Rollback(ctx) //nolint:errcheck // after Commit a no-op
+		steps, err := e.shop.scheduleExpiry(ctx, tx, expires)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if commit {
+			if err := tx.Commit(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		e.shop.expiryScheduled(steps, commit)
+		return steps
+	}
+	own := expiryStepOf(expires)
+	if got := try(false); len(got) != 2 || !got[0].Equal(own) || !got[1].Equal(own.Add(expiryStep)) {
+		t.Fatalf("first transaction inserted steps %v, want %s and the next", got, own)
+	}
+	if got := try(true); len(got) != 2 {
+		t.Fatalf("after a rollback, the next transaction inserted steps %v, want both again", got)
+	}
+	if got := try(true); len(got) != 0 {
+		t.Fatalf("after a commit, steps %v were inserted again", got)
+	}
+	if n := e.count(t, `SELECT count(*) FROM river_job WHERE kind = 'orders_expire_due'`); n != 2 {
+		t.Fatalf("%d jobs, want the two steps once each", n)
 	}
 }

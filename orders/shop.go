@@ -41,9 +41,9 @@ type Shop struct {
 	// gateway about it: younger ones may still get their callback. Tests shorten it.
 	reconcileAfter time.Duration
 	// expiryJobs are the expiry steps (by Until's Unix second) whose job this shop saw
-	// commit; expiryMu guards it.
+	// commit (true) or is inserting ahead (false); expiryMu guards it.
 	expiryMu   sync.Mutex
-	expiryJobs map[int64]struct{}
+	expiryJobs map[int64]bool
 	// OnEvent, when set, is told of each order event once its transaction committed:
 	// created, paid, cancelled, expired or refunded (the origin counts them in /metrics).
 	OnEvent func(event string)
