@@ -150,10 +150,10 @@ func (s *Shop) Create(ctx context.Context, userID int64, idempotencyKey string, 
 		created = true
 		return nil
 	})
+	s.expiryScheduled(steps, err == nil)
 	if err != nil {
 		return Order{}, false, err
 	}
-	s.expiryScheduled(steps, err == nil)
 	if created {
 		s.event("created")
 		if o.Status == StatusPaid {

@@ -18,10 +18,11 @@ import (
 )
 
 // ExpireDueArgs is the job that closes the orders nobody paid in time whose expires_at
-// falls in one step of expiryStep ending at Until. The first order of a step inserts it
-// in its own transaction, scheduled for Until; the later orders of the step rely on that
-// committed job. One job per step, where there was one per order, spares every checkout
-// a river insert, which was the dearest statement of the checkout under load.
+// falls in one step of expiryStep ending at Until, scheduled for Until. An order inserts
+// its step's job in its own transaction unless the shop has seen that job commit
+// (normally inserted ahead, by an order of the step before: see scheduleExpiry). One job
+// per step, where there was one per order, spares every checkout a river insert, which
+// was the dearest statement of the checkout under load.
 type ExpireDueArgs struct {
 	Until time.Time `json:"until"`
 }
@@ -127,17 +128,26 @@ type expireDueWorker struct {
 // Timeout allows for a step of many orders, each of which asks the gateway first.
 func (w *expireDueWorker) Timeout(*river.Job[ExpireDueArgs]) time.Duration { return 10 * time.Minute }
 
+// Work closes the orders of its own step only: an order an earlier step's job could not
+// close is left to that job's retries and to the sweep, so that one order that cannot
+// close does not fail every later job, and jobs that run together after downtime do
+// not all work the same backlog.
 func (w *expireDueWorker) Work(ctx context.Context, job *river.Job[ExpireDueArgs]) error {
-	_, dueIn, err := w.shop.expireDue(ctx, job.Args.Until)
+	_, dueIn, err := w.shop.expireDue(ctx, job.Args.Until.Add(-expiryStep), job.Args.Until)
 	return snoozeUnlessDone(dueIn, err)
 }
 
-// expireDue closes the pending orders due by until, a few at a time; one that fails
-// does not stop the rest, and the errors (at most ten of them) come back together so
-// that river retries the job. dueIn is the longest any of them has left by the
-// database's clock.
-func (s *Shop) expireDue(ctx context.Context, until time.Time) (closed int, dueIn time.Duration, err error) {
-	rows, err := s.pool.Query(ctx, `SELECT id FROM orders WHERE status = 'pending' AND expires_at <= $1 AND deleted_at IS NULL ORDER BY expires_at`, until)
+// expireDue closes at most 1,000 pending orders due after from (zero: however long
+// ago) and by until, a few at a time; one that fails does not stop the rest, and the
+// errors (at most ten of them) come back together so that river retries the job. dueIn
+// is the longest any of them has left by the database's clock.
+func (s *Shop) expireDue(ctx context.Context, from, until time.Time) (closed int, dueIn time.Duration, err error) {
+	var after *time.Time
+	if !from.IsZero() {
+		after = &from
+	}
+	rows, err := s.pool.Query(ctx, `SELECT id FROM orders WHERE status = 'pending' AND expires_at <= $2
+		AND ($1::timestamptz IS NULL OR expires_at > $1) AND deleted_at IS NULL ORDER BY expires_at LIMIT 1000`, after, until)
 	if err != nil {
 		return 0, 0, fmt.Errorf("find orders due by %s: %w", until.Format(time.RFC3339), err)
 	}
@@ -293,6 +303,6 @@ func (s *Shop) sweep(ctx context.Context) (sweepResult, error) {
 		return r, fmt.Errorf("revoke ended enrollments: %w", err)
 	}
 	r.Enrollments = int(tag.RowsAffected())
-	r.Orders, _, err = s.expireDue(ctx, time.Now())
+	r.Orders, _, err = s.expireDue(ctx, time.Time{}, time.Now())
 	return r, err
 }

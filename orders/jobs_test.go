@@ -150,7 +150,11 @@ func TestExpireDueClosesWhatIsDue(t *testing.T) {
 	if _, err := e.pool.Exec(ctx, `UPDATE points_transfers SET status = 'posted' WHERE id = (SELECT points_hold_id FROM orders WHERE id = $1)`, ob.ID); err != nil {
 		t.Fatal(err)
 	}
-	closed, dueIn, err := e.shop.expireDue(ctx, time.Now())
+	// A step's job closes its own step's orders, not older ones.
+	if closed, _, err := e.shop.expireDue(ctx, time.Now().Add(-500*time.Millisecond), time.Now()); closed != 0 || err != nil {
+		t.Fatalf("a step after the due orders' closed %d, %v", closed, err)
+	}
+	closed, dueIn, err := e.shop.expireDue(ctx, time.Time{}, time.Now())
 	if err == nil || !errors.Is(err, points.ErrNotPending) {
 		t.Fatalf("closing an order whose hold was posted: %v, want the error", err)
 	}
@@ -170,7 +174,7 @@ func TestExpireDueClosesWhatIsDue(t *testing.T) {
 	if _, err := e.pool.Exec(ctx, `UPDATE points_transfers SET status = 'pending' WHERE id = (SELECT points_hold_id FROM orders WHERE id = $1)`, ob.ID); err != nil {
 		t.Fatal(err)
 	}
-	closed, dueIn, err = e.shop.expireDue(ctx, ol.ExpiresAt.Add(time.Second))
+	closed, dueIn, err = e.shop.expireDue(ctx, time.Time{}, ol.ExpiresAt.Add(time.Second))
 	if err != nil || closed != 1 || dueIn < 29*time.Minute || dueIn > 31*time.Minute {
 		t.Fatalf("a run before the order is due: closed %d (want the repaired one), due in %v, %v", closed, dueIn, err)
 	}
@@ -219,5 +223,37 @@ func TestExpiryStepsAfterRollbackAndCommit(t *testing.T) {
 	}
 	if n := e.count(t, `SELECT count(*) FROM river_job WHERE kind = 'orders_expire_due'`); n != 2 {
 		t.Fatalf("%d jobs, want the two steps once each", n)
+	}
+}
+
+// An order whose transaction fails after it scheduled its expiry steps leaves them free:
+// the next order inserts them instead of waiting on a job that never committed.
+func TestFailedOrderFreesItsExpirySteps(t *testing.T) {
+	e := newEnv(t, Config{})
+	ctx := context.Background()
+	u := e.user(t)
+	if _, err := e.pool.Exec(ctx, `
+		CREATE FUNCTION refuse_order() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'refused for the test'; END $$;
+		CREATE TRIGGER refuse_order BEFORE INSERT ON orders FOR EACH ROW EXECUTE FUNCTION refuse_order()`); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := e.shop.Create(ctx, u, e.key(), CreateRequest{Items: []Item{e.course(t, 1000, 0)}}); err == nil {
+		t.Fatal("an order the database refused was created")
+	}
+	e.shop.expiryMu.Lock()
+	for step, committed := range e.shop.expiryJobs {
+		if !committed {
+			t.Errorf("step %d still marked as being inserted after its transaction failed", step)
+		}
+	}
+	e.shop.expiryMu.Unlock()
+	if _, err := e.pool.Exec(ctx, `DROP TRIGGER refuse_order ON orders`); err != nil {
+		t.Fatal(err)
+	}
+	o := e.create(t, u, CreateRequest{Items: []Item{e.course(t, 1000, 0)}})
+	step := expiryStepOf(o.ExpiresAt)
+	if n := e.count(t, `SELECT count(*) FROM river_job WHERE kind = 'orders_expire_due' AND (args->>'until')::timestamptz IN ($1, $2)`,
+		step, step.Add(expiryStep)); n != 2 {
+		t.Fatalf("%d jobs for the order's step and the next, want 2", n)
 	}
 }

@@ -218,7 +218,10 @@ func (s *Shop) markPaid(b *pgx.Batch, o Order, tradeNo string, p payer) error {
 	b.Queue(`UPDATE cart_items SET deleted_at = now(), updated_at = now() WHERE user_id = $1 AND deleted_at IS NULL
 		AND course_id IN (SELECT course_id FROM order_lines WHERE order_id = $2)`, o.userID, o.ID)
 	if o.pointsHoldID != nil {
-		points.QueueLockForAward(b, o.userID)
+		if points.RuleAmount(points.RulePurchase, o.AmountFen) > 0 {
+			// posting, then awarding: the rows of both, in one order (see LockAccounts)
+			points.QueueLockForAward(b, o.userID)
+		}
 		points.QueuePost(b, *o.pointsHoldID)
 	}
 	ref := "order:" + strconv.FormatInt(o.ID, 10)

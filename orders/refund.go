@@ -60,12 +60,20 @@ func (s *Shop) Refund(ctx context.Context, orderID int64, reason string) (Order,
 			return fmt.Errorf("revoke the courses of order %d: %w", orderID, err)
 		}
 		ref := "order:" + strconv.FormatInt(orderID, 10)
+		earned := points.RuleAmount(points.RulePurchase, locked.AmountFen)
+		if locked.PointsUsed > 0 || earned > 0 {
+			// Giving back (spent shard, user) and taking back (the user's row, then
+			// the issuance shard) would take the rows in another order than a payment
+			// of the same shard or buyer does, and the two could deadlock.
+			if err := points.LockAccounts(ctx, tx, locked.userID); err != nil {
+				return err
+			}
+		}
 		if locked.PointsUsed > 0 {
 			if _, err := points.Return(ctx, tx, locked.userID, locked.PointsUsed, "refund:"+ref+":points", "refund", ref); err != nil {
 				return err
 			}
 		}
-		earned := points.RuleAmount(points.RulePurchase, locked.AmountFen)
 		var reclaimed int64
 		if earned > 0 {
 			if reclaimed, err = points.Reclaim(ctx, tx, locked.userID, earned, "refund:"+ref+":earned", "refund", ref); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -210,4 +211,51 @@ func TestLatePaymentIsRefundedByItsJob(t *testing.T) {
 	if s := e.status(t, o.ID); s != StatusCancelled {
 		t.Fatalf("order %s after a late payment", s)
 	}
+}
+
+// Refunds that give back and take back points race payments that post a hold and
+// award points, for the same buyer and for another buyer on the same shards: all of
+// them finish (no deadlock, SQLSTATE 40P01), and the ledger balances.
+func TestRefundsRacePaymentsOnTheirShard(t *testing.T) {
+	e, _, pay := payWithSim(t)
+	ctx := context.Background()
+	ids := e.users(t, points.SystemShards+1)
+	a, b := ids[0], ids[points.SystemShards] // the same issuance and spent shards
+	e.grant(t, a, 100000)
+	e.grant(t, b, 100000)
+	for round := range 4 {
+		var refunds []int64
+		for range 2 {
+			o := e.create(t, a, CreateRequest{Items: []Item{e.course(t, 4900, 0)}, Points: 500})
+			pay(o)
+			refunds = append(refunds, o.ID)
+		}
+		var bodies [][]byte
+		for i := range 4 {
+			buyer, req := b, CreateRequest{Items: []Item{e.course(t, 4900, 0)}, Points: 300}
+			if i%2 == 1 {
+				buyer, req.Points = a, 0 // the refunded buyer, paying without a hold
+			}
+			o := e.create(t, buyer, req)
+			bodies = append(bodies, callbackBody(fmt.Sprintf("race-%d-%d", round, i), o, fmt.Sprintf("race-trade-%d-%d", round, i)))
+		}
+		errs := all(len(refunds)+len(bodies), func(i int) error {
+			if i < len(refunds) {
+				_, err := e.shop.Refund(ctx, refunds[i], "race")
+				return err
+			}
+			body := bodies[i-len(refunds)]
+			outcome, err := e.shop.HandleCallback(ctx, body, signFor(e, body))
+			if err == nil && outcome != OutcomePaid {
+				err = fmt.Errorf("outcome %s", outcome)
+			}
+			return err
+		})
+		for i, err := range errs {
+			if err != nil {
+				t.Fatalf("round %d, operation %d: %v", round, i, err)
+			}
+		}
+	}
+	verifyLedger(t, e)
 }

@@ -1,6 +1,7 @@
 package points
 
 import (
+	"context"
 	"fmt"
 	"strconv"
 
@@ -76,14 +77,31 @@ func QueueAward(b *pgx.Batch, userID, account, via int64, r Rule, ref string, am
 	return amount, nil
 }
 
-// QueueLockForAward queues a lock, in id order, of every account a payment's points may
-// move: the user's own, the user's issuance and spent shards. A transaction that both
-// posts a hold (user and spent shard) and awards points (issuance shard and user) in two
-// statements would otherwise take the user's row before or after the issuance shard
-// depending on the statement, and deadlock with one that takes them the other way.
+// lockAllSQL locks, in id order, every account a user's points may move in one
+// transaction: the user's own, and the user's issuance and spent shards.
+const lockAllSQL = `SELECT id FROM points_accounts WHERE user_id = $1 OR code = ANY($2::text[]) ORDER BY id FOR NO KEY UPDATE`
+
+func lockAllArgs(userID int64) []any {
+	return []any{userID, []string{shardCode(IssuanceAccount, userID), shardCode(SpentAccount, userID)}}
+}
+
+// QueueLockForAward queues the lock LockAccounts takes. A transaction that both posts a
+// hold (user and spent shard) and awards points (issuance shard and user) in two
+// statements would otherwise take the three rows in an order that depends on the
+// statements, and deadlock with one that takes them in another.
 func QueueLockForAward(b *pgx.Batch, userID int64) {
-	b.Queue(`SELECT id FROM points_accounts WHERE user_id = $1 OR code = ANY($2::text[]) ORDER BY id FOR NO KEY UPDATE`,
-		userID, []string{shardCode(IssuanceAccount, userID), shardCode(SpentAccount, userID)})
+	b.Queue(lockAllSQL, lockAllArgs(userID)...)
+}
+
+// LockAccounts locks, in id order, the user's account and the user's issuance and spent
+// shards, for a transaction that will move points between more than two of them in
+// separate statements (a refund gives back spent points and takes back earned ones). Every
+// such transaction takes this lock first, so they all take the rows in one order.
+func LockAccounts(ctx context.Context, q Querier, userID int64) error {
+	if _, err := q.Exec(ctx, lockAllSQL, lockAllArgs(userID)...); err != nil {
+		return fmt.Errorf("lock the points accounts of user %d: %w", userID, err)
+	}
+	return nil
 }
 
 // postSQL posts a pending transfer: its held points leave the debit account, which

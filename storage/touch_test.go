@@ -20,7 +20,7 @@ func TestEveryTableTouchesUpdatedAt(t *testing.T) {
 		WHERE c.table_schema = 'public' AND c.column_name = 'updated_at' AND c.table_name NOT LIKE 'river%'
 			AND NOT EXISTS (SELECT 1 FROM pg_trigger g WHERE g.tgrelid = ('public.' || quote_ident(c.table_name))::regclass
 				AND g.tgfoid = 'touch_updated_at'::regproc AND NOT g.tgisinternal
-				AND pg_get_triggerdef(g.oid) LIKE '%WHEN ((NOT (old.updated_at IS DISTINCT FROM new.updated_at)))%')
+				AND pg_get_triggerdef(g.oid) ~ 'WHEN \(+(NOT \(old\.updated_at IS DISTINCT FROM new\.updated_at\)|old\.updated_at IS NOT DISTINCT FROM new\.updated_at)')
 		ORDER BY 1`)
 	if err != nil {
 		t.Fatal(err)
