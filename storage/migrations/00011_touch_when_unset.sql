@@ -3,6 +3,9 @@
 -- checkout (orders, points accounts and transfers, enrollments) whose statements set
 -- updated_at themselves. It now runs only when an UPDATE leaves updated_at as it was.
 -- Two tables with updated_at had no trigger at all: they get one.
+-- Replacing a trigger locks its table against writes; on a live database, give up rather
+-- than queue every checkout behind a long transaction (run the migration again later).
+SET LOCAL lock_timeout = '10s';
 -- +goose StatementBegin
 DO $$
 DECLARE t text;
