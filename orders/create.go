@@ -80,9 +80,9 @@ const lockUserSQL = `SELECT pg_advisory_xact_lock(hashtextextended('orders:user:
 // ErrIdempotencyMismatch. An order nothing is left to pay for is paid at once.
 //
 // A plain order takes four round trips to the database: begin; the user's lock (which
-// draws the order's id) with every read the order needs, pipelined in one batch; the order and its lines, returned
-// as stored, in a second; commit. Once per expiry step, an order takes one more to insert
-// the next step's expiry job (see scheduleExpiry).
+// draws the order's id) with every read the order needs, pipelined in one batch; the
+// order and its lines, returned as stored, in a second; commit. Once per expiry step, an
+// order takes one more to insert the next step's expiry job (see scheduleExpiry).
 func (s *Shop) Create(ctx context.Context, userID int64, idempotencyKey string, req CreateRequest) (Order, bool, error) {
 	req.CouponCode = strings.TrimSpace(req.CouponCode)
 	switch {

@@ -75,8 +75,8 @@ func TestSweepEndsWhatRanOut(t *testing.T) {
 	}
 }
 
-// Every pending order is covered by an expiry job for its step, inserted with the first
-// order of the step; a shop that restarts (an empty memory of committed steps) finds the
+// Every pending order is covered by an expiry job for its step, inserted with the order
+// or ahead of it; a shop that restarts (an empty memory of committed steps) finds the
 // step's job rather than adding a second.
 func TestExpiryJobsCoverEveryOrderOncePerStep(t *testing.T) {
 	e := newEnv(t, Config{PendingTTL: 10 * time.Second})

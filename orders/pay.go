@@ -79,20 +79,10 @@ const payLockSQL = `SELECT ` + orderColumns + `, inv.invited_by,
 	WHERE o.number = $1 AND o.deleted_at IS NULL FOR UPDATE OF o`
 
 // payer is what a payment needs to know of its buyer beyond the order: who invited them,
-// and the points accounts of both (0: none yet).
+// and the points accounts of both (nil: none yet).
 type payer struct {
 	inviter                 *int64
 	account, inviterAccount *int64
-}
-
-func (p payer) accountOf() int64        { return deref(p.account) }
-func (p payer) inviterAccountOf() int64 { return deref(p.inviterAccount) }
-
-func deref(p *int64) int64 {
-	if p == nil {
-		return 0
-	}
-	return *p
 }
 
 // applyEvent records a gateway event once and, the first time, applies it. A payment
@@ -225,7 +215,7 @@ func (s *Shop) markPaid(b *pgx.Batch, o Order, tradeNo string, p payer) error {
 		points.QueuePost(b, *o.pointsHoldID)
 	}
 	ref := "order:" + strconv.FormatInt(o.ID, 10)
-	earned, err := points.QueueAward(b, o.userID, p.accountOf(), o.userID, points.RulePurchase, ref, o.AmountFen)
+	earned, err := points.QueueAward(b, o.userID, p.account, o.userID, points.RulePurchase, ref, o.AmountFen)
 	if err != nil {
 		return fmt.Errorf("award points for order %d: %w", o.ID, err)
 	}
@@ -235,7 +225,7 @@ func (s *Shop) markPaid(b *pgx.Batch, o Order, tradeNo string, p payer) error {
 	// would let anyone farm invite rewards with fake accounts. The award draws on the
 	// buyer's issuance shard, which the purchase award has locked already.
 	if p.inviter != nil && o.AmountFen > 0 {
-		reward, err := points.QueueAward(b, *p.inviter, p.inviterAccountOf(), o.userID, points.RuleInvite, "invite:"+strconv.FormatInt(o.userID, 10), o.AmountFen)
+		reward, err := points.QueueAward(b, *p.inviter, p.inviterAccount, o.userID, points.RuleInvite, "invite:"+strconv.FormatInt(o.userID, 10), o.AmountFen)
 		if err != nil {
 			return fmt.Errorf("reward inviter of user %d: %w", o.userID, err)
 		}

@@ -60,9 +60,7 @@ func createUserAccount(ctx context.Context, q Querier, userID int64) (int64, err
 	err := atomically(ctx, q, func(tx pgx.Tx) error {
 		// ON CONFLICT DO NOTHING waits for a concurrent insert of the same account to
 		// commit and then yields no row; the second SELECT, a new statement, sees it.
-		err := tx.QueryRow(ctx, `
-			INSERT INTO points_accounts (user_id, code, kind) VALUES ($1, $2, 'user')
-			ON CONFLICT DO NOTHING RETURNING id`, userID, "user:"+strconv.FormatInt(userID, 10)).Scan(&id)
+		err := tx.QueryRow(ctx, ensureUserSQL+` RETURNING id`, userID, userCode(userID)).Scan(&id)
 		if errors.Is(err, pgx.ErrNoRows) {
 			err = tx.QueryRow(ctx, `SELECT id FROM points_accounts WHERE user_id = $1`, userID).Scan(&id)
 		}

@@ -46,29 +46,20 @@ const awardSQL = `
 
 // QueueAward queues on b what Award does: the points rule r is worth, issued to the user
 // from the issuance shard of via, posted, once per rule and ref. account is the user's
-// account id when the caller read it (a statement fewer), 0 when it may be missing: the
+// account id when the caller read it (a statement fewer), nil when it may be missing: the
 // account is then created first. It returns the points the award is worth (0, with
 // nothing queued, when the rule awards nothing). The batch fails if the award would move
 // other than both accounts or none (none: an earlier award with the same ref).
-func QueueAward(b *pgx.Batch, userID, account, via int64, r Rule, ref string, amountFen int64) (int64, error) {
-	if !knownRule(r) {
-		return 0, fmt.Errorf("%w: unknown rule %q", ErrInvalid, r)
+func QueueAward(b *pgx.Batch, userID int64, account *int64, via int64, r Rule, ref string, amountFen int64) (int64, error) {
+	amount, err := awardAmount(r, ref, amountFen)
+	if amount == 0 || err != nil {
+		return 0, err
 	}
-	if ref == "" {
-		return 0, fmt.Errorf("%w: award %s without a ref", ErrInvalid, r)
-	}
-	amount := RuleAmount(r, amountFen)
-	if amount == 0 {
-		return 0, nil
-	}
-	var known *int64
-	if account != 0 {
-		known = &account
-	} else {
+	if account == nil {
 		b.Queue(ensureUserSQL, userID, userCode(userID))
 	}
-	clientID := "award:" + string(r) + ":" + ref
-	b.Queue(awardSQL, userID, shardCode(IssuanceAccount, via), clientID, amount, string(r), ref, known).Exec(func(tag pgconn.CommandTag) error {
+	clientID := awardClientID(r, ref)
+	b.Queue(awardSQL, userID, shardCode(IssuanceAccount, via), clientID, amount, string(r), ref, account).Exec(func(tag pgconn.CommandTag) error {
 		if n := tag.RowsAffected(); n != 0 && n != 2 {
 			return fmt.Errorf("award %q to user %d: moved %d of 2 accounts", clientID, userID, n)
 		}

@@ -23,15 +23,9 @@ func Award(ctx context.Context, q Querier, userID int64, r Rule, ref string, amo
 // that awards two users (a buyer, then the buyer's inviter) draws both on the buyer's
 // shard: two payments drawing on two shards in opposite orders would deadlock.
 func AwardVia(ctx context.Context, q Querier, userID, via int64, r Rule, ref string, amountFen int64) (int64, error) {
-	if !knownRule(r) {
-		return 0, fmt.Errorf("%w: unknown rule %q", ErrInvalid, r)
-	}
-	if ref == "" {
-		return 0, fmt.Errorf("%w: award %s without a ref", ErrInvalid, r)
-	}
-	amount := RuleAmount(r, amountFen)
-	if amount == 0 {
-		return 0, nil
+	amount, err := awardAmount(r, ref, amountFen)
+	if amount == 0 || err != nil {
+		return 0, err
 	}
 	user, issuance, err := userAndShard(ctx, q, userID, via, IssuanceAccount)
 	if err != nil {
@@ -39,7 +33,7 @@ func AwardVia(ctx context.Context, q Querier, userID, via int64, r Rule, ref str
 	}
 	// No savepoint: an award debits the issuance account, which no CHECK limits.
 	_, _, err = create(ctx, q, Transfer{
-		ClientID:        "award:" + string(r) + ":" + ref,
+		ClientID:        awardClientID(r, ref),
 		DebitAccountID:  issuance,
 		CreditAccountID: user,
 		Amount:          amount,
@@ -51,6 +45,21 @@ func AwardVia(ctx context.Context, q Querier, userID, via int64, r Rule, ref str
 	}
 	return amount, nil
 }
+
+// awardAmount is the points rule r is worth for an award of ref, or why it cannot be
+// awarded.
+func awardAmount(r Rule, ref string, amountFen int64) (int64, error) {
+	if !knownRule(r) {
+		return 0, fmt.Errorf("%w: unknown rule %q", ErrInvalid, r)
+	}
+	if ref == "" {
+		return 0, fmt.Errorf("%w: award %s without a ref", ErrInvalid, r)
+	}
+	return RuleAmount(r, amountFen), nil
+}
+
+// awardClientID is the client id of the award of rule r for ref: one award per pair.
+func awardClientID(r Rule, ref string) string { return "award:" + string(r) + ":" + ref }
 
 // Spend debits the user's points into the spent account, posted: a redemption.
 func Spend(ctx context.Context, q Querier, userID, amount int64, clientID, kind, ref string) (Transfer, error) {
