@@ -27,6 +27,16 @@ func (e *Enrollments) Active(ctx context.Context, userID, courseID int64) (bool,
 	return ok, nil
 }
 
+// grantSet is the update of an enrollment granted again: active, until the later of its
+// end and the new one (NULL, for good, being the latest). A revoked enrollment's end
+// counts for nothing: a course refunded, or ended and bought again, runs from the new
+// purchase alone, so a lifetime purchase refunded and a 7-day one bought after it give 7
+// days, not a lifetime.
+const grantSet = `status = 'active',
+	expires_at = CASE WHEN enrollments.status <> 'active' THEN EXCLUDED.expires_at
+		WHEN enrollments.expires_at IS NULL OR EXCLUDED.expires_at IS NULL THEN NULL
+		ELSE greatest(enrollments.expires_at, EXCLUDED.expires_at) END`
+
 // Grant enrolls user in course until (zero: for good), or extends an enrollment they
 // hold to the later of the two dates.
 func (e *Enrollments) Grant(ctx context.Context, userID, courseID int64, until time.Time, by string) error {
@@ -36,9 +46,7 @@ func (e *Enrollments) Grant(ctx context.Context, userID, courseID int64, until t
 	}
 	_, err := e.pool.Exec(ctx, `
 		INSERT INTO enrollments (user_id, course_id, expires_at, created_by_name) VALUES ($1, $2, $3, $4)
-		ON CONFLICT (user_id, course_id) WHERE deleted_at IS NULL DO UPDATE SET status = 'active',
-			expires_at = CASE WHEN enrollments.expires_at IS NULL OR EXCLUDED.expires_at IS NULL THEN NULL
-				ELSE greatest(enrollments.expires_at, EXCLUDED.expires_at) END`, userID, courseID, exp, by)
+		ON CONFLICT (user_id, course_id) WHERE deleted_at IS NULL DO UPDATE SET `+grantSet, userID, courseID, exp, by)
 	if err != nil {
 		return fmt.Errorf("enroll user %d in course %d: %w", userID, courseID, err)
 	}

@@ -192,16 +192,12 @@ func (s *Shop) markPaid(b *pgx.Batch, o Order, tradeNo string, p payer) error {
 		return nil
 	})
 	// Access runs from now for the policy's days, or for good; a course already held
-	// keeps the later of the two ends.
+	// keeps the later of the two ends (see grantSet).
 	b.Queue(`
 		INSERT INTO enrollments (user_id, course_id, expires_at, created_by, created_by_name)
 		SELECT $1, course_id, CASE WHEN valid_days IS NULL THEN NULL ELSE now() + make_interval(days => valid_days) END, $1, 'order:' || $2::bigint
 		FROM order_lines WHERE order_id = $2 AND deleted_at IS NULL
-		ON CONFLICT (user_id, course_id) WHERE deleted_at IS NULL DO UPDATE SET
-			status = 'active',
-			expires_at = CASE WHEN enrollments.expires_at IS NULL OR EXCLUDED.expires_at IS NULL THEN NULL
-				ELSE greatest(enrollments.expires_at, EXCLUDED.expires_at) END,
-			updated_at = now()`, o.userID, o.ID)
+		ON CONFLICT (user_id, course_id) WHERE deleted_at IS NULL DO UPDATE SET `+grantSet+`, updated_at = now()`, o.userID, o.ID)
 	if o.UserCouponID != nil {
 		b.Queue(`UPDATE user_coupons SET status = 'used', updated_at = now() WHERE id = $1 AND status = 'held'`, *o.UserCouponID)
 	}

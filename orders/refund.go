@@ -55,8 +55,7 @@ func (s *Shop) Refund(ctx context.Context, orderID int64, reason string) (Order,
 		if _, err := tx.Exec(ctx, `UPDATE orders SET status = 'refunded', closed_at = now(), remark = $2 WHERE id = $1`, orderID, reason); err != nil {
 			return fmt.Errorf("mark order %d refunded: %w", orderID, err)
 		}
-		if _, err := tx.Exec(ctx, `UPDATE enrollments SET status = 'revoked' WHERE user_id = $1 AND status = 'active' AND deleted_at IS NULL
-			AND course_id IN (SELECT course_id FROM order_lines WHERE order_id = $2 AND deleted_at IS NULL)`, locked.userID, orderID); err != nil {
+		if _, err := tx.Exec(ctx, revokeSQL, locked.userID, orderID); err != nil {
 			return fmt.Errorf("revoke the courses of order %d: %w", orderID, err)
 		}
 		ref := "order:" + strconv.FormatInt(orderID, 10)
@@ -92,6 +91,28 @@ func (s *Shop) Refund(ctx context.Context, orderID int64, reason string) (Order,
 	s.event(StatusRefunded)
 	return s.load(ctx, s.pool, 0, orderID)
 }
+
+// revokeSQL ends the access a refunded order granted, and only that: a course the buyer
+// also holds by another paid order (bought again after this one lapsed, or extended
+// since) keeps the access that order gives, as if the refunded one had never been paid.
+// Each paid order gave access from its payment for its policy's days, or for good, and
+// access is the latest of those ends (see grantSet).
+const revokeSQL = `
+	WITH courses AS (
+		SELECT course_id FROM order_lines WHERE order_id = $2 AND deleted_at IS NULL
+	), kept AS (
+		SELECT l.course_id, bool_or(l.valid_days IS NULL) AS forever, max(o.paid_at + make_interval(days => l.valid_days)) AS until
+		FROM orders o JOIN order_lines l ON l.order_id = o.id
+		WHERE o.user_id = $1 AND o.status = 'paid' AND o.id <> $2 AND o.deleted_at IS NULL AND l.deleted_at IS NULL
+			AND l.course_id IN (SELECT course_id FROM courses)
+		GROUP BY l.course_id
+	)
+	UPDATE enrollments e SET
+		status = CASE WHEN kept.forever OR kept.until > now() THEN 'active' ELSE 'revoked' END,
+		expires_at = CASE WHEN kept.forever THEN NULL WHEN kept.until > now() THEN kept.until ELSE e.expires_at END,
+		updated_at = now()
+	FROM courses LEFT JOIN kept USING (course_id)
+	WHERE e.user_id = $1 AND e.course_id = courses.course_id AND e.status = 'active' AND e.deleted_at IS NULL`
 
 // gatewayRefund asks the gateway to refund a trade.
 func (s *Shop) gatewayRefund(ctx context.Context, r paysim.RefundRequest) error {

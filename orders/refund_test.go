@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/luffy-edu/luffy/paysim"
 	"github.com/luffy-edu/luffy/points"
@@ -258,4 +259,85 @@ func TestRefundsRacePaymentsOnTheirShard(t *testing.T) {
 		}
 	}
 	verifyLedger(t, e)
+}
+
+// enrollment is the end of the user's enrollment in course (nil: for good) and its
+// status.
+func (e *env) enrollment(t testing.TB, userID, courseID int64) (*time.Time, string) {
+	t.Helper()
+	var until *time.Time
+	var status string
+	if err := e.pool.QueryRow(context.Background(), `SELECT expires_at, status FROM enrollments WHERE user_id = $1 AND course_id = $2 AND deleted_at IS NULL`,
+		userID, courseID).Scan(&until, &status); err != nil {
+		t.Fatal(err)
+	}
+	return until, status
+}
+
+// A course refunded and bought again at a shorter policy runs for the new policy's days:
+// the refunded lifetime does not come back.
+func TestBuyingAgainAfterARefundGrantsTheNewPolicyOnly(t *testing.T) {
+	e, _, pay := payWithSim(t)
+	ctx := context.Background()
+	u := e.user(t)
+	lifetime := e.course(t, 9900, 0)
+	o := e.create(t, u, CreateRequest{Items: []Item{lifetime}})
+	pay(o)
+	if _, err := e.shop.Refund(ctx, o.ID, "changed their mind"); err != nil {
+		t.Fatal(err)
+	}
+	week := Item{CourseID: lifetime.CourseID}
+	if err := e.pool.QueryRow(ctx, `INSERT INTO price_policies (course_id, title, valid_days, price_fen, original_price_fen)
+		VALUES ($1, 'a week', 7, 990, 990) RETURNING id`, lifetime.CourseID).Scan(&week.PricePolicyID); err != nil {
+		t.Fatal(err)
+	}
+	pay(e.create(t, u, CreateRequest{Items: []Item{week}}))
+	until, status := e.enrollment(t, u, lifetime.CourseID)
+	if status != "active" || until == nil || time.Until(*until) > 7*24*time.Hour || time.Until(*until) < 6*24*time.Hour {
+		t.Fatalf("after a refunded lifetime and a week bought: %s until %v, want active for 7 days", status, until)
+	}
+}
+
+// Refunding an order whose access had lapsed leaves the access a later order of the same
+// course gave; refunding that one too ends it.
+func TestRefundOfALapsedOrderKeepsTheLaterOne(t *testing.T) {
+	e, _, pay := payWithSim(t)
+	ctx := context.Background()
+	u := e.user(t)
+	item := e.course(t, 1900, 30)
+	first := e.create(t, u, CreateRequest{Items: []Item{item}})
+	pay(first)
+	// 40 days later: the first order's 30 days are over, and the sweep has ended them.
+	if _, err := e.pool.Exec(ctx, `UPDATE orders SET paid_at = paid_at - interval '40 days', created_at = created_at - interval '40 days' WHERE id = $1`, first.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.pool.Exec(ctx, `UPDATE enrollments SET expires_at = now() - interval '10 days' WHERE user_id = $1`, u); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.shop.sweep(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, status := e.enrollment(t, u, item.CourseID); status != "revoked" {
+		t.Fatalf("lapsed enrollment is %s after the sweep", status)
+	}
+	second := e.create(t, u, CreateRequest{Items: []Item{item}})
+	pay(second)
+	paidUntil, _ := e.enrollment(t, u, item.CourseID)
+
+	if _, err := e.shop.Refund(ctx, first.ID, "a complaint about the first month"); err != nil {
+		t.Fatal(err)
+	}
+	until, status := e.enrollment(t, u, item.CourseID)
+	if status != "active" || until == nil || paidUntil == nil || !until.Equal(*paidUntil) {
+		t.Fatalf("after refunding the lapsed order: %s until %v, want active until %v as the second order gave", status, until, paidUntil)
+	}
+	if ok, _ := NewEnrollments(e.pool).Active(ctx, u, item.CourseID); !ok {
+		t.Fatal("the course bought again is not playable after the old order's refund")
+	}
+	if _, err := e.shop.Refund(ctx, second.ID, "and the second"); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := NewEnrollments(e.pool).Active(ctx, u, item.CourseID); ok {
+		t.Fatal("the course is playable with both its orders refunded")
+	}
 }
