@@ -203,8 +203,10 @@ func (s *Shop) markPaid(b *pgx.Batch, o Order, tradeNo string, p payer) error {
 	}
 	b.Queue(`UPDATE cart_items SET deleted_at = now(), updated_at = now() WHERE user_id = $1 AND deleted_at IS NULL
 		AND course_id IN (SELECT course_id FROM order_lines WHERE order_id = $2)`, o.userID, o.ID)
+	// The inviter's reward draws on the buyer's issuance shard too (below).
+	invites := p.inviter != nil && o.AmountFen > 0
 	if o.pointsHoldID != nil {
-		if points.RuleAmount(points.RulePurchase, o.AmountFen) > 0 {
+		if points.RuleAmount(points.RulePurchase, o.AmountFen) > 0 || invites {
 			// posting, then awarding: the rows of both, in one order (see LockAccounts)
 			points.QueueLockForAward(b, o.userID)
 		}
@@ -220,7 +222,7 @@ func (s *Shop) markPaid(b *pgx.Batch, o Order, tradeNo string, p payer) error {
 	// payment of real money counts: a ¥0 order (a free policy, a coupon covering it all)
 	// would let anyone farm invite rewards with fake accounts. The award draws on the
 	// buyer's issuance shard, which the purchase award has locked already.
-	if p.inviter != nil && o.AmountFen > 0 {
+	if invites {
 		reward, err := points.QueueAward(b, *p.inviter, p.inviterAccount, o.userID, points.RuleInvite, "invite:"+strconv.FormatInt(o.userID, 10), o.AmountFen)
 		if err != nil {
 			return fmt.Errorf("reward inviter of user %d: %w", o.userID, err)

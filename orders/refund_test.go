@@ -216,15 +216,26 @@ func TestLatePaymentIsRefundedByItsJob(t *testing.T) {
 
 // Refunds that give back and take back points race payments that post a hold and
 // award points, for the same buyer and for another buyer on the same shards: all of
-// them finish (no deadlock, SQLSTATE 40P01), and the ledger balances.
+// them finish (no deadlock, SQLSTATE 40P01), and the ledger balances. Among the payments
+// is an invitee's first, too small to earn purchase points, whose only award is the
+// inviter's reward, drawn on the same issuance shard.
 func TestRefundsRacePaymentsOnTheirShard(t *testing.T) {
 	e, _, pay := payWithSim(t)
 	ctx := context.Background()
-	ids := e.users(t, points.SystemShards+1)
+	const rounds = 4
+	ids := e.users(t, (rounds+1)*points.SystemShards+1)
 	a, b := ids[0], ids[points.SystemShards] // the same issuance and spent shards
 	e.grant(t, a, 100000)
 	e.grant(t, b, 100000)
-	for round := range 4 {
+	invitees := make([]int64, rounds) // one a round, on the same shards again
+	for r := range invitees {
+		invitees[r] = ids[(r+2)*points.SystemShards]
+		if _, err := e.pool.Exec(ctx, `UPDATE users SET invited_by = $2 WHERE id = $1`, invitees[r], ids[1]); err != nil {
+			t.Fatal(err)
+		}
+		e.grant(t, invitees[r], 1000)
+	}
+	for round := range rounds {
 		var refunds []int64
 		for range 2 {
 			o := e.create(t, a, CreateRequest{Items: []Item{e.course(t, 4900, 0)}, Points: 500})
@@ -240,6 +251,12 @@ func TestRefundsRacePaymentsOnTheirShard(t *testing.T) {
 			o := e.create(t, buyer, req)
 			bodies = append(bodies, callbackBody(fmt.Sprintf("race-%d-%d", round, i), o, fmt.Sprintf("race-trade-%d-%d", round, i)))
 		}
+		// ¥1.50 less 75 points: 75 fen paid, no purchase points, the inviter's reward
+		small := e.create(t, invitees[round], CreateRequest{Items: []Item{e.course(t, 150, 0)}, Points: 75})
+		if small.AmountFen != 75 || points.RuleAmount(points.RulePurchase, small.AmountFen) != 0 {
+			t.Fatalf("the invitee's order pays %d fen", small.AmountFen)
+		}
+		bodies = append(bodies, callbackBody(fmt.Sprintf("race-%d-invitee", round), small, fmt.Sprintf("race-trade-%d-invitee", round)))
 		errs := all(len(refunds)+len(bodies), func(i int) error {
 			if i < len(refunds) {
 				_, err := e.shop.Refund(ctx, refunds[i], "race")
@@ -257,6 +274,9 @@ func TestRefundsRacePaymentsOnTheirShard(t *testing.T) {
 				t.Fatalf("round %d, operation %d: %v", round, i, err)
 			}
 		}
+	}
+	if got, want := e.balance(t, ids[1]).Available, rounds*points.RuleAmount(points.RuleInvite, 75); got != want {
+		t.Fatalf("the inviter has %d points, want %d from %d invitees", got, want, rounds)
 	}
 	verifyLedger(t, e)
 }
