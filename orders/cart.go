@@ -86,7 +86,8 @@ func enrolled(ctx context.Context, q querier, userID, courseID int64) (bool, err
 }
 
 // CartAdd puts a course in the user's cart at a price policy, or changes the policy of
-// a course already there.
+// a course already there. A cart holds at most MaxOrderItems courses, what one order may
+// buy (two adds at once may pass that by one; the order from the cart still refuses).
 func (s *Shop) CartAdd(ctx context.Context, userID, courseID, pricePolicyID int64) error {
 	item := Item{CourseID: courseID, PricePolicyID: pricePolicyID}
 	byPolicy, err := offers(ctx, s.pool, []int64{pricePolicyID})
@@ -101,12 +102,16 @@ func (s *Shop) CartAdd(ctx context.Context, userID, courseID, pricePolicyID int6
 	} else if ok {
 		return &InputError{"course_id", fmt.Sprintf("already enrolled in course %d", courseID)}
 	}
-	_, err = s.pool.Exec(ctx, `
-		INSERT INTO cart_items (user_id, course_id, price_policy_id, created_by) VALUES ($1, $2, $3, $1)
+	tag, err := s.pool.Exec(ctx, `
+		INSERT INTO cart_items (user_id, course_id, price_policy_id, created_by) SELECT $1, $2, $3, $1
+		WHERE (SELECT count(*) FROM cart_items WHERE user_id = $1 AND course_id <> $2 AND deleted_at IS NULL) < $4
 		ON CONFLICT (user_id, course_id) WHERE deleted_at IS NULL DO UPDATE SET price_policy_id = EXCLUDED.price_policy_id`,
-		userID, courseID, pricePolicyID)
+		userID, courseID, pricePolicyID, MaxOrderItems)
 	if err != nil {
 		return fmt.Errorf("add course %d to cart of user %d: %w", courseID, userID, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return &InputError{"course_id", fmt.Sprintf("the cart holds %d courses, as many as one order may buy", MaxOrderItems)}
 	}
 	return nil
 }

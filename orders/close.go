@@ -53,7 +53,8 @@ func (s *Shop) expire(ctx context.Context, orderID int64) (expired bool, dueIn t
 	// A payment whose callback was lost (the origin down through the gateway's retries)
 	// would otherwise be closed here with the money taken: ask the gateway first. If it
 	// cannot answer, the order expires, and a callback arriving later is recorded as
-	// late with a refund notice.
+	// late with a refund notice. A trade the payment does not apply to (another amount)
+	// leaves the order pending, and it expires below like any unpaid one.
 	var number string
 	var due bool
 	if s.pool.QueryRow(ctx, `SELECT number, expires_at <= now() FROM orders WHERE id = $1 AND status = 'pending'`, orderID).Scan(&number, &due) == nil && due {
@@ -61,7 +62,6 @@ func (s *Shop) expire(ctx context.Context, orderID int64) (expired bool, dueIn t
 			if _, err := s.applyEvent(ctx, ev, body); err != nil {
 				return false, 0, fmt.Errorf("apply the trade of expiring order %s: %w", number, err)
 			}
-			return false, 0, nil
 		}
 	}
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {

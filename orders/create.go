@@ -18,6 +18,9 @@ import (
 	"github.com/luffy-edu/luffy/points"
 )
 
+// MaxOrderItems is how many courses one order, and so one cart, may hold.
+const MaxOrderItems = 50
+
 // Item is a course to buy at one of its price policies.
 type Item struct {
 	CourseID      int64 `json:"course_id"`
@@ -92,8 +95,8 @@ func (s *Shop) Create(ctx context.Context, userID int64, idempotencyKey string, 
 		return Order{}, false, &InputError{"coupon_code", "one coupon per order"}
 	case req.Points < 0:
 		return Order{}, false, &InputError{"points", "must not be negative"}
-	case len(req.Items) > 50:
-		return Order{}, false, &InputError{"items", "at most 50 courses per order"}
+	case len(req.Items) > MaxOrderItems:
+		return Order{}, false, &InputError{"items", fmt.Sprintf("at most %d courses per order", MaxOrderItems)}
 	}
 	if err := checkItems(req.Items); err != nil {
 		return Order{}, false, err
@@ -133,6 +136,9 @@ func (s *Shop) Create(ctx context.Context, userID int64, idempotencyKey string, 
 		if q == nil { // the cart's items, read above
 			if len(items) == 0 {
 				return ErrEmpty
+			}
+			if len(items) > MaxOrderItems {
+				return &InputError{"items", fmt.Sprintf("at most %d courses per order; the cart holds %d: order some of them by items", MaxOrderItems, len(items))}
 			}
 			if err := checkItems(items); err != nil {
 				return err
@@ -405,10 +411,11 @@ func (s *Shop) holdCouponCode(ctx context.Context, tx pgx.Tx, userID int64, code
 		// sold for points: only an owned copy (user_coupon_id) may be used
 		return Coupon{}, fmt.Errorf("coupon %q is bought with points: %w", code, ErrCouponUnavailable)
 	}
-	// Orders holding or having used the coupon; the user lock keeps this count true
-	// until the order commits.
+	// Orders holding or having used the coupon (a refund leaves its use spent, as it
+	// leaves the coupon's total count); the user lock keeps this count true until the
+	// order commits.
 	var uses int32
-	if err := tx.QueryRow(ctx, `SELECT count(*) FROM orders WHERE user_id = $1 AND coupon_id = $2 AND status IN ('pending', 'paid')`,
+	if err := tx.QueryRow(ctx, `SELECT count(*) FROM orders WHERE user_id = $1 AND coupon_id = $2 AND status IN ('pending', 'paid', 'refunded')`,
 		userID, c.ID).Scan(&uses); err != nil {
 		return Coupon{}, fmt.Errorf("count uses of coupon %q: %w", code, err)
 	}

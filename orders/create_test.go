@@ -264,3 +264,39 @@ func TestNoSecondPendingOrderAndNoFreeRideOnPointsCoupons(t *testing.T) {
 		t.Fatalf("a points coupon by its code: %v", err)
 	}
 }
+
+// A cart holds as many courses as one order may buy; an order from a cart that holds more
+// (two adds at once) is refused with a 4xx, not cut short.
+func TestCartHoldsOneOrdersWorth(t *testing.T) {
+	e := newEnv(t, Config{})
+	ctx := context.Background()
+	u := e.user(t)
+	var items []Item
+	for range MaxOrderItems + 1 {
+		items = append(items, e.course(t, 100, 0))
+	}
+	for _, it := range items[:MaxOrderItems] {
+		if err := e.shop.CartAdd(ctx, u, it.CourseID, it.PricePolicyID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// changing the policy of a course in a full cart is not adding one
+	if err := e.shop.CartAdd(ctx, u, items[0].CourseID, items[0].PricePolicyID); err != nil {
+		t.Fatalf("re-adding a course in a full cart: %v", err)
+	}
+	var ie *InputError
+	last := items[MaxOrderItems]
+	if err := e.shop.CartAdd(ctx, u, last.CourseID, last.PricePolicyID); !errors.As(err, &ie) {
+		t.Fatalf("adding to a full cart: %v, want an input error", err)
+	}
+	if _, err := e.pool.Exec(ctx, `INSERT INTO cart_items (user_id, course_id, price_policy_id) VALUES ($1, $2, $3)`,
+		u, last.CourseID, last.PricePolicyID); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := e.shop.Create(ctx, u, e.key(), CreateRequest{}); !errors.As(err, &ie) || ie.Field != "items" {
+		t.Fatalf("order from a cart of %d: %v, want an input error on items", MaxOrderItems+1, err)
+	}
+	if n := e.count(t, `SELECT count(*) FROM orders WHERE user_id = $1`, u); n != 0 {
+		t.Fatalf("%d orders made", n)
+	}
+}

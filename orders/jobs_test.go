@@ -2,7 +2,11 @@ package orders
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -255,5 +259,36 @@ func TestFailedOrderFreesItsExpirySteps(t *testing.T) {
 	if n := e.count(t, `SELECT count(*) FROM river_job WHERE kind = 'orders_expire_due' AND (args->>'until')::timestamptz IN ($1, $2)`,
 		step, step.Add(expiryStep)); n != 2 {
 		t.Fatalf("%d jobs for the order's step and the next, want 2", n)
+	}
+}
+
+// A gateway that reports a payment of another amount for an expiring order pays nothing:
+// the trade is recorded as a mismatch, and the order expires, giving back its points
+// hold, rather than staying pending (and holding them) through every sweep after.
+func TestExpiryWithATradeOfAnotherAmount(t *testing.T) {
+	var number atomic.Value
+	gateway := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n, _ := number.Load().(string)
+		json.NewEncoder(w).Encode(map[string]any{"event_id": "odd-" + n, "order_number": n, "trade_no": "T-odd", "amount_fen": 1, "status": "paid"})
+	}))
+	t.Cleanup(gateway.Close)
+	e := newEnv(t, Config{GatewayURL: gateway.URL})
+	ctx := context.Background()
+	u := e.user(t)
+	e.grant(t, u, 500)
+	o := e.create(t, u, CreateRequest{Items: []Item{e.course(t, 2000, 0)}, Points: 500})
+	number.Store(o.Number)
+	e.backdate(t, o.ID)
+	if ok, err := e.shop.Expire(ctx, o.ID); !ok || err != nil {
+		t.Fatalf("expire: %v %v, want expired", ok, err)
+	}
+	if s := e.status(t, o.ID); s != StatusExpired {
+		t.Fatalf("order is %s", s)
+	}
+	if n := e.count(t, `SELECT count(*) FROM payment_events WHERE order_number = $1 AND outcome = $2`, o.Number, OutcomeAmountMismatch); n != 1 {
+		t.Fatalf("%d mismatch events recorded", n)
+	}
+	if b := e.balance(t, u); b.Available != 500 || b.Pending != 0 {
+		t.Fatalf("points after expiry: %+v, want the 500 held back", b)
 	}
 }

@@ -361,3 +361,25 @@ func TestRefundOfALapsedOrderKeepsTheLaterOne(t *testing.T) {
 		t.Fatal("the course is playable with both its orders refunded")
 	}
 }
+
+// A refund leaves the coupon's use spent, for the coupon's total and for the buyer's own
+// limit alike: refunding is not a way to use a once-per-user coupon twice.
+func TestRefundLeavesTheCouponUseSpent(t *testing.T) {
+	e, _, pay := payWithSim(t)
+	ctx := context.Background()
+	u := e.user(t)
+	if _, err := e.shop.CreateCoupon(ctx, Coupon{Code: "ONCE", Kind: CouponPercent, PercentOff: 20, ValidUntil: time.Now().Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	o := e.create(t, u, CreateRequest{Items: []Item{e.course(t, 5000, 0)}, CouponCode: "ONCE"})
+	pay(o)
+	if _, err := e.shop.Refund(ctx, o.ID, "refund"); err != nil {
+		t.Fatal(err)
+	}
+	if n := e.count(t, `SELECT used_count FROM coupons WHERE code = 'ONCE'`); n != 1 {
+		t.Fatalf("used_count %d after the refund, want 1", n)
+	}
+	if _, _, err := e.shop.Create(ctx, u, e.key(), CreateRequest{Items: []Item{e.course(t, 5000, 0)}, CouponCode: "ONCE"}); !errors.Is(err, ErrCouponUnavailable) {
+		t.Fatalf("the once-per-user coupon again after a refund: %v, want ErrCouponUnavailable", err)
+	}
+}
