@@ -476,6 +476,8 @@ func TestAccessControl(t *testing.T) {
 			shows: to(secret["question body"], asOtherTutor, asTutor, asAdmin, asOwner)},
 		{route: "questions", method: "POST", path: "/api/v1/questions", want: signedIn(201),
 			body: map[string]any{"lesson_id": f.freeLesson, "title": "walk", "body": "walk"}},
+		{route: "tutor", method: "GET", path: "/api/v1/tutor/questions", want: expect{401, 403, 200, 200, 200, 403},
+			shows: to(secret["question body"], asTutor)},
 		{route: "tutor", method: "GET", path: "/api/v1/tutor/questions/pool", want: expect{401, 403, 200, 200, 200, 403},
 			shows: to(secret["pooled question body"], asOtherTutor, asTutor, asAdmin)},
 		{route: "tutor", method: "POST", path: fmt.Sprintf("/api/v1/tutor/questions/%d/take", f.pooledQuestion), want: expect{401, 403, 200, 409, 409, 403},

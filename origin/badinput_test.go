@@ -497,6 +497,7 @@ func TestBadInputSweep(t *testing.T) {
 		{as: asAdmin, method: "PUT", path: "/api/v1/admin/course-tutors/{id}", id: f.course, body: map[string]any{"tutor_id": f.userID[asTutor]}},
 		{as: asOwner, method: "POST", path: "/api/v1/questions", body: map[string]any{"lesson_id": f.freeLesson, "title": "t", "body": "b"}},
 		{as: asOwner, method: "GET", path: "/api/v1/questions/{id}", id: f.question},
+		{as: asTutor, method: "GET", path: "/api/v1/tutor/questions", query: []string{"limit"}},
 		{as: asTutor, method: "GET", path: "/api/v1/tutor/questions/pool", query: []string{"limit"}},
 		{as: asTutor, method: "POST", path: "/api/v1/tutor/questions/{id}/take", id: f.pooledQuestion},
 		{as: asTutor, method: "POST", path: "/api/v1/tutor/questions/{id}/answer", id: f.question, body: map[string]any{"answer": "a"}},

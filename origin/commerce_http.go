@@ -121,6 +121,11 @@ func (s *Server) dispatchCommerce(ctx *fasthttp.RequestCtx, path []byte) (route,
 			s.serveTutorQueue(ctx)
 		}
 		return routeTutor, true
+	case "/api/v1/tutor/questions":
+		if s.allow(ctx, "GET", methodGet) {
+			s.serveTutorQuestions(ctx)
+		}
+		return routeTutor, true
 	case "/api/v1/tutor/questions/pool":
 		if s.allow(ctx, "GET", methodGet) {
 			s.serveQuestionPool(ctx)
@@ -815,6 +820,26 @@ func (s *Server) serveQuestionPool(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	list, err := s.learning.Pool(s.dbctx(ctx), limit)
+	if err != nil {
+		s.fail(ctx, err)
+		return
+	}
+	writeJSON(ctx, fasthttp.StatusOK, map[string]any{"items": list})
+}
+
+// serveTutorQuestions lists the open questions the tutor holds: assigned to them, taken
+// from the pool, or escalated while they held it.
+func (s *Server) serveTutorQuestions(ctx *fasthttp.RequestCtx) {
+	u, ok := s.user(ctx, accounts.RoleTutor, accounts.RoleAdmin)
+	if !ok {
+		return
+	}
+	limit, err := pageLimit(ctx.QueryArgs().Peek("limit"))
+	if err != nil {
+		s.fail(ctx, err)
+		return
+	}
+	list, err := s.learning.TutorQuestions(s.dbctx(ctx), u.ID, limit)
 	if err != nil {
 		s.fail(ctx, err)
 		return
