@@ -3,6 +3,7 @@ package accounts
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -31,6 +32,12 @@ func TestRegisterWithInviteCode(t *testing.T) {
 		b, err := points.BalanceOf(ctx, db.Pool, u.ID)
 		if err != nil || b.Available != points.RuleAmount(points.RuleSignup, 0) {
 			t.Errorf("%s's sign-up points: %+v %v", u.Username, b, err)
+		}
+		var notices int
+		db.Pool.QueryRow(ctx, `SELECT count(*) FROM notifications WHERE user_id = $1 AND kind = 'points' AND data->>'points' = $2`,
+			u.ID, fmt.Sprint(points.RuleAmount(points.RuleSignup, 0))).Scan(&notices)
+		if notices != 1 {
+			t.Errorf("%s has %d notices of the sign-up points, want 1", u.Username, notices)
 		}
 	}
 	var ve *ValidationError

@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/luffy-edu/luffy/notify"
 	"github.com/luffy-edu/luffy/points"
 	"github.com/luffy-edu/luffy/storage"
 )
@@ -164,8 +165,14 @@ func (s *Service) RegisterInvited(ctx context.Context, username, password, invit
 		if err != nil {
 			return fmt.Errorf("insert user %q: %w", username, err)
 		}
-		_, err = points.Award(ctx, tx, u.ID, points.RuleSignup, "signup:"+strconv.FormatInt(u.ID, 10), 0)
-		return err
+		ref := "signup:" + strconv.FormatInt(u.ID, 10)
+		earned, err := points.Award(ctx, tx, u.ID, points.RuleSignup, ref, 0)
+		if err != nil {
+			return err
+		}
+		return notify.Send(ctx, tx, u.ID, notify.KindPoints, "Welcome to Luffy",
+			fmt.Sprintf("%d points are yours for signing up: use them to pay for courses.", earned),
+			map[string]any{"points": earned}, "points:"+ref)
 	})
 	if err != nil {
 		return User{}, err

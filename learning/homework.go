@@ -407,8 +407,15 @@ func (s *Service) Grade(ctx context.Context, tutorID int64, isAdmin bool, submis
 		}
 		if passed {
 			ref := fmt.Sprintf("homework:%d:%d", sub.HomeworkID, sub.UserID)
-			if _, err := points.Award(ctx, tx, sub.UserID, points.RuleHomework, ref, 0); err != nil {
+			earned, err := points.Award(ctx, tx, sub.UserID, points.RuleHomework, ref, 0)
+			if err != nil {
 				return fmt.Errorf("award homework points: %w", err)
+			}
+			// once per homework, as the award: a later version passing again earns nothing
+			if err := notify.Send(ctx, tx, sub.UserID, notify.KindPoints, "作业积分："+title,
+				fmt.Sprintf("作业通过，获得 %d 积分。", earned), map[string]any{"points": earned, "homework_id": sub.HomeworkID},
+				"points:"+ref); err != nil {
+				return err
 			}
 		}
 		return nil

@@ -272,6 +272,9 @@ func TestSubmitAndGrade(t *testing.T) {
 	if n := e.count(t, `SELECT count(*) FROM notifications WHERE user_id = $1 AND kind = 'grade' AND dedupe_key LIKE 'grade:%'`, e.student); n != 3 {
 		t.Fatalf("%d grade notifications, want 3", n)
 	}
+	if n := e.count(t, `SELECT count(*) FROM notifications WHERE user_id = $1 AND kind = 'points' AND (data->>'points')::int = $2`, e.student, first); n != 1 {
+		t.Fatalf("%d notices of the %d homework points, want 1", n, first)
+	}
 }
 
 // Concurrent submissions of one student each get their own version and their own files.

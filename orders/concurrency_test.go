@@ -157,6 +157,10 @@ func TestCallbackDeliveredManyTimesPaysOnce(t *testing.T) {
 	if b := e.balance(t, inviter); b.Posted != points.RuleAmount(points.RuleInvite, 0) {
 		t.Fatalf("inviter balance %+v, want %d", b, points.RuleAmount(points.RuleInvite, 0))
 	}
+	if n := e.count(t, `SELECT count(*) FROM notifications WHERE user_id = $1 AND kind = 'points' AND (data->>'points')::int = $2`,
+		inviter, points.RuleAmount(points.RuleInvite, 0)); n != 1 {
+		t.Fatalf("the inviter has %d notices of the reward, want 1", n)
+	}
 	got, err := e.shop.Get(ctx, buyer, o.ID)
 	if err != nil || got.Status != StatusPaid || got.PaidAt == nil || got.PayURL != "" {
 		t.Fatalf("order after payment: %+v, %v", got, err)

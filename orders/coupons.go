@@ -1,6 +1,7 @@
 package orders
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/luffy-edu/luffy/notify"
 	"github.com/luffy-edu/luffy/points"
 	"github.com/luffy-edu/luffy/storage"
 )
@@ -227,6 +229,11 @@ func (s *Shop) BuyCouponWithPoints(ctx context.Context, userID, couponID int64, 
 		}
 		if err != nil {
 			return fmt.Errorf("spend points on coupon %d: %w", couponID, err)
+		}
+		if err := notify.Send(ctx, tx, userID, notify.KindPoints, "Coupon bought with points",
+			fmt.Sprintf("%d points paid for coupon %s.", *c.PointsPrice, cmp.Or(c.Title, c.Code)),
+			map[string]any{"points": -*c.PointsPrice, "coupon_id": couponID, "user_coupon_id": id}, "points:"+transferID); err != nil {
+			return err
 		}
 		uc, err = userCoupon(ctx, tx, userID, id)
 		return err

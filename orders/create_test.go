@@ -207,6 +207,9 @@ func TestCouponBoughtWithPoints(t *testing.T) {
 	if b := e.balance(t, u); b.Posted != 600 {
 		t.Fatalf("balance after one purchase: %+v", b)
 	}
+	if n := e.count(t, `SELECT count(*) FROM notifications WHERE user_id = $1 AND kind = 'points' AND (data->>'points')::int = -400`, u); n != 1 {
+		t.Fatalf("%d notices of the points spent on one purchase, want 1", n)
+	}
 	if _, err := e.shop.BuyCouponWithPoints(ctx, u, c.ID, "buy-2"); err != nil {
 		t.Fatal(err)
 	}
