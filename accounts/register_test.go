@@ -51,3 +51,41 @@ func TestRegisterWithInviteCode(t *testing.T) {
 		t.Errorf("ledger: %+v %v", r, err)
 	}
 }
+
+// A bearer token works until it expires or its session is revoked, and not after.
+func TestTokenExpiryAndRevocation(t *testing.T) {
+	db := pgtest.New(t)
+	ctx := context.Background()
+	svc := NewService(db.Pool, time.Hour)
+	if _, err := svc.Register(ctx, "dora", "luffy-demo"); err != nil {
+		t.Fatal(err)
+	}
+	token, expires, err := svc.Login(ctx, "dora", "luffy-demo")
+	if err != nil || time.Until(expires) < 59*time.Minute || time.Until(expires) > time.Hour {
+		t.Fatalf("login: expires %v (want in an hour), %v", expires, err)
+	}
+	if u, err := svc.Authenticate(ctx, token); err != nil || u.Username != "dora" {
+		t.Fatalf("a fresh token: %+v %v", u, err)
+	}
+	if _, err := svc.Authenticate(ctx, token+"x"); !errors.Is(err, ErrUnauthenticated) {
+		t.Fatalf("another token: %v", err)
+	}
+	// an hour later, by the database's clock
+	if _, err := db.Pool.Exec(ctx, `UPDATE sessions SET expires_at = now() - interval '1 second'`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Authenticate(ctx, token); !errors.Is(err, ErrUnauthenticated) {
+		t.Fatalf("an expired token: %v, want ErrUnauthenticated", err)
+	}
+
+	token, _, err = svc.Login(ctx, "dora", "luffy-demo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.Logout(ctx, token); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Authenticate(ctx, token); !errors.Is(err, ErrUnauthenticated) {
+		t.Fatalf("a revoked token: %v, want ErrUnauthenticated", err)
+	}
+}
