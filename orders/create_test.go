@@ -3,8 +3,14 @@ package orders
 import (
 	"context"
 	"errors"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 func TestCreateRefusesWhatCannotBeSold(t *testing.T) {
@@ -301,5 +307,61 @@ func TestCartHoldsOneOrdersWorth(t *testing.T) {
 	}
 	if n := e.count(t, `SELECT count(*) FROM orders WHERE user_id = $1`, u); n != 0 {
 		t.Fatalf("%d orders made", n)
+	}
+}
+
+// The check that none of the buyer's pending orders holds a course reads the buyer's
+// orders, not every pending one nor every one that holds the course: during a sale
+// thousands are pending for the course on sale, and the statistics the planner has may
+// be older than the sale (here: from when the table was empty).
+func TestPendingCheckReadsOnlyTheBuyersOrders(t *testing.T) {
+	e := newEnv(t, Config{})
+	ctx := context.Background()
+	if _, err := e.pool.Exec(ctx, `VACUUM ANALYZE orders`); err != nil {
+		t.Fatal(err)
+	}
+	// A sale: 3,000 others each have a pending order for the course on sale.
+	const others = 3000
+	crowd := e.users(t, others)
+	item := e.course(t, 1000, 0)
+	if _, err := e.pool.Exec(ctx, `WITH o AS (
+			INSERT INTO orders (number, user_id, total_fen, amount_fen, idempotency_key, request_hash, expires_at)
+			SELECT 'sale' || u, u, 1000, 1000, 'k', '\x00', now() + interval '30 minutes' FROM unnest($1::bigint[]) u RETURNING id)
+		INSERT INTO order_lines (order_id, course_id, price_policy_id, course_title, policy_title, list_price_fen, original_price_fen)
+		SELECT o.id, $2, $3, 'On sale', 'standard', 1000, 1000 FROM o`, crowd, item.CourseID, item.PricePolicyID); err != nil {
+		t.Fatal(err)
+	}
+	buyer := e.user(t)
+	e.create(t, buyer, CreateRequest{Items: []Item{e.course(t, 500, 0)}}) // and the buyer one of another course
+	conn, err := e.pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Release()
+	if _, err := conn.Exec(ctx, `PREPARE quote (bigint, bigint, bigint) AS `+quoteSQL); err != nil {
+		t.Fatal(err)
+	}
+	removed := regexp.MustCompile(`Rows Removed by Filter: (\d+)`)
+	for _, mode := range []string{"force_custom_plan", "force_generic_plan"} {
+		if _, err := conn.Exec(ctx, `SET plan_cache_mode = `+mode); err != nil {
+			t.Fatal(err)
+		}
+		rows, err := conn.Query(ctx, fmt.Sprintf(`EXPLAIN (ANALYZE) EXECUTE quote (%d, %d, %d)`, item.PricePolicyID, buyer, item.CourseID))
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			t.Fatal(err)
+		}
+		plan := strings.Join(lines, "\n")
+		read := 0 // rows read and thrown away
+		for _, m := range removed.FindAllStringSubmatch(plan, -1) {
+			n, _ := strconv.Atoi(m[1])
+			read += n
+		}
+		if read > 100 {
+			t.Errorf("%s: the quote read and passed over %d rows with %d others' orders pending:\n%s", mode, read, others, plan)
+		}
 	}
 }

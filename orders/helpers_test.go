@@ -1,8 +1,6 @@
 package orders
 
 import (
-	"github.com/riverqueue/river"
-
 	"context"
 	"encoding/json"
 	"errors"
@@ -14,6 +12,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
 
 	"github.com/luffy-edu/luffy/accounts"
 	"github.com/luffy-edu/luffy/jobs"
