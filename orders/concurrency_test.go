@@ -327,6 +327,12 @@ func TestOtherUsersOrderAndForgedCallbacks(t *testing.T) {
 	if got := e.callback(t, tampered); got != OutcomeAmountMismatch {
 		t.Fatalf("wrong amount: %s", got)
 	}
+	if n := e.count(t, `SELECT count(*) FROM river_job WHERE kind = 'order_refund_late' AND args->>'event_id' = 'forged' AND args->>'reason' = 'amount'`); n != 1 {
+		t.Fatalf("%d refund jobs for the payment of the wrong amount, want 1", n)
+	}
+	if n := e.count(t, `SELECT count(*) FROM notifications WHERE user_id = $1 AND title = 'Payment of the wrong amount'`, owner); n != 1 {
+		t.Fatalf("%d notices of the payment of the wrong amount, want 1", n)
+	}
 	if got := e.callback(t, callbackBody("nobody", Order{Number: "nope", AmountFen: 1}, "t")); got != OutcomeUnknownOrder {
 		t.Fatalf("unknown order: %s", got)
 	}

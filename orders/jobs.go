@@ -68,14 +68,21 @@ type SweepArgs struct{}
 func (SweepArgs) Kind() string { return "shop_sweep" }
 
 // RefundLateArgs is the job that gives back a payment that arrived for an order already
-// closed (or paid by another trade). It is inserted with the payment's event.
+// closed (or paid by another trade), or of another amount than the order's. It is
+// inserted with the payment's event.
 type RefundLateArgs struct {
 	EventID     string `json:"event_id"`
 	OrderNumber string `json:"order_number"`
 	TradeNo     string `json:"trade_no"`
 	AmountFen   int64  `json:"amount_fen"`
 	UserID      int64  `json:"user_id"`
+	// Reason is refundWrongAmount, or empty for a payment that came late.
+	Reason string `json:"reason,omitempty"`
 }
+
+// refundWrongAmount is the Reason of a refund of a payment of another amount than the
+// order's.
+const refundWrongAmount = "amount"
 
 // Kind names the job in river.
 func (RefundLateArgs) Kind() string { return "order_refund_late" }
@@ -92,8 +99,11 @@ func (w *refundLateWorker) Work(ctx context.Context, job *river.Job[RefundLateAr
 	if err := w.shop.gatewayRefund(ctx, paysim.RefundRequest{RefundID: "late:" + a.EventID, OrderNumber: a.OrderNumber, TradeNo: a.TradeNo, AmountFen: a.AmountFen}); err != nil {
 		return err // river retries with backoff
 	}
-	return notify.Send(ctx, w.shop.pool, a.UserID, notify.KindRefund, "Payment refunded",
-		fmt.Sprintf("Your payment of %s for closed order %s was refunded.", yuan(a.AmountFen), a.OrderNumber),
+	body := fmt.Sprintf("Your payment of %s for closed order %s was refunded.", yuan(a.AmountFen), a.OrderNumber)
+	if a.Reason == refundWrongAmount {
+		body = fmt.Sprintf("Your payment of %s did not match the amount of order %s and was refunded.", yuan(a.AmountFen), a.OrderNumber)
+	}
+	return notify.Send(ctx, w.shop.pool, a.UserID, notify.KindRefund, "Payment refunded", body,
 		map[string]any{"order_number": a.OrderNumber, "trade_no": a.TradeNo, "amount_fen": a.AmountFen},
 		"refunded:"+a.EventID)
 }

@@ -263,8 +263,9 @@ func TestFailedOrderFreesItsExpirySteps(t *testing.T) {
 }
 
 // A gateway that reports a payment of another amount for an expiring order pays nothing:
-// the trade is recorded as a mismatch, and the order expires, giving back its points
-// hold, rather than staying pending (and holding them) through every sweep after.
+// the trade is recorded as a mismatch and a job gives the money back, and the order
+// expires, giving back its points hold, rather than staying pending (and holding them)
+// through every sweep after.
 func TestExpiryWithATradeOfAnotherAmount(t *testing.T) {
 	var number atomic.Value
 	gateway := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -290,5 +291,8 @@ func TestExpiryWithATradeOfAnotherAmount(t *testing.T) {
 	}
 	if b := e.balance(t, u); b.Available != 500 || b.Pending != 0 {
 		t.Fatalf("points after expiry: %+v, want the 500 held back", b)
+	}
+	if n := e.count(t, `SELECT count(*) FROM river_job WHERE kind = 'order_refund_late' AND args->>'trade_no' = 'T-odd' AND args->>'reason' = 'amount'`); n != 1 {
+		t.Fatalf("%d refund jobs for the trade of another amount, want 1", n)
 	}
 }

@@ -26,7 +26,7 @@ const (
 	OutcomePaid           = "paid"
 	OutcomeDuplicate      = "duplicate"       // this gateway event was seen before
 	OutcomeUnknownOrder   = "unknown_order"   // no order has this number
-	OutcomeAmountMismatch = "amount_mismatch" // the gateway took another amount; the order is untouched
+	OutcomeAmountMismatch = "amount_mismatch" // the gateway took another amount; the order is untouched, a job gives it back
 	OutcomeLate           = "late"            // the order was closed (or paid by another trade) first; a refund is due
 	OutcomeIgnored        = "ignored"         // a status other than paid
 )
@@ -127,6 +127,16 @@ func (s *Shop) applyEvent(ctx context.Context, ev paymentEvent, body []byte) (st
 			if err := s.markPaid(final, o, ev.TradeNo, p); err != nil {
 				return err
 			}
+		case OutcomeAmountMismatch:
+			if ev.AmountFen > 0 {
+				if err := notify.Queue(final, o.userID, notify.KindRefund, "Payment of the wrong amount",
+					fmt.Sprintf("A payment of %s arrived for order %s, which costs %s; it will be refunded, and the order is still to pay.",
+						yuan(ev.AmountFen), o.Number, yuan(o.AmountFen)),
+					map[string]any{"order_id": o.ID, "order_number": o.Number, "trade_no": ev.TradeNo, "amount_fen": ev.AmountFen},
+					"refund:"+ev.EventID); err != nil {
+					return err
+				}
+			}
 		case OutcomeLate:
 			if err := notify.Queue(final, o.userID, notify.KindRefund, "Payment received for a closed order",
 				fmt.Sprintf("Order %s was %s before your payment of %s arrived; the payment will be refunded.", o.Number, o.Status, yuan(ev.AmountFen)),
@@ -159,6 +169,13 @@ func (s *Shop) applyEvent(ctx context.Context, ev paymentEvent, body []byte) (st
 // back.
 func (s *Shop) paymentOutcome(ctx context.Context, tx pgx.Tx, ev paymentEvent, o Order) (string, error) {
 	if ev.AmountFen != o.AmountFen {
+		// The order is left to be paid (or to expire); the money taken goes back.
+		if ev.AmountFen > 0 {
+			if _, err := s.enq.InsertTx(ctx, tx, RefundLateArgs{EventID: ev.EventID, OrderNumber: o.Number, TradeNo: ev.TradeNo, AmountFen: ev.AmountFen,
+				UserID: o.userID, Reason: refundWrongAmount}, nil); err != nil {
+				return "", fmt.Errorf("schedule refund of payment %q of the wrong amount: %w", ev.EventID, err)
+			}
+		}
 		return OutcomeAmountMismatch, nil
 	}
 	if o.Status == StatusPending {
@@ -192,11 +209,12 @@ func (s *Shop) markPaid(b *pgx.Batch, o Order, tradeNo string, p payer) error {
 		return nil
 	})
 	// Access runs from now for the policy's days, or for good; a course already held
-	// keeps the later of the two ends (see grantSet).
+	// keeps the later of the two ends (see grantSet). The rows are taken in course order,
+	// as a refund takes them.
 	b.Queue(`
 		INSERT INTO enrollments (user_id, course_id, expires_at, created_by, created_by_name)
 		SELECT $1, course_id, CASE WHEN valid_days IS NULL THEN NULL ELSE now() + make_interval(days => valid_days) END, $1, 'order:' || $2::bigint
-		FROM order_lines WHERE order_id = $2 AND deleted_at IS NULL
+		FROM order_lines WHERE order_id = $2 AND deleted_at IS NULL ORDER BY course_id
 		ON CONFLICT (user_id, course_id) WHERE deleted_at IS NULL DO UPDATE SET `+grantSet+`, updated_at = now()`, o.userID, o.ID)
 	if o.UserCouponID != nil {
 		b.Queue(`UPDATE user_coupons SET status = 'used', updated_at = now() WHERE id = $1 AND status = 'held'`, *o.UserCouponID)

@@ -55,6 +55,14 @@ func (s *Shop) Refund(ctx context.Context, orderID int64, reason string) (Order,
 		if _, err := tx.Exec(ctx, `UPDATE orders SET status = 'refunded', closed_at = now(), remark = $2 WHERE id = $1`, orderID, reason); err != nil {
 			return fmt.Errorf("mark order %d refunded: %w", orderID, err)
 		}
+		// The enrollments first, locked: a payment of the same course granting them now
+		// commits before revokeSQL reads the buyer's paid orders (a statement of its
+		// own, so with a snapshot taken after the lock), and one that comes after finds
+		// them revoked and grants its own access anew.
+		if _, err := tx.Exec(ctx, `SELECT 1 FROM enrollments WHERE user_id = $1 AND deleted_at IS NULL
+			AND course_id IN (SELECT course_id FROM order_lines WHERE order_id = $2) ORDER BY course_id FOR UPDATE`, locked.userID, orderID); err != nil {
+			return fmt.Errorf("lock the enrollments of order %d: %w", orderID, err)
+		}
 		if _, err := tx.Exec(ctx, revokeSQL, locked.userID, orderID); err != nil {
 			return fmt.Errorf("revoke the courses of order %d: %w", orderID, err)
 		}

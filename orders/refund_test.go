@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/luffy-edu/luffy/paysim"
 	"github.com/luffy-edu/luffy/points"
 )
@@ -381,5 +383,57 @@ func TestRefundLeavesTheCouponUseSpent(t *testing.T) {
 	}
 	if _, _, err := e.shop.Create(ctx, u, e.key(), CreateRequest{Items: []Item{e.course(t, 5000, 0)}, CouponCode: "ONCE"}); !errors.Is(err, ErrCouponUnavailable) {
 		t.Fatalf("the once-per-user coupon again after a refund: %v, want ErrCouponUnavailable", err)
+	}
+}
+
+// A refund of a lapsed order that meets a payment of the same course in flight (the
+// payment holds the enrollment it is granting) waits for it, and leaves the access the
+// payment gave.
+func TestRefundWaitsForAPaymentOfTheSameCourse(t *testing.T) {
+	e, _, pay := payWithSim(t)
+	ctx := context.Background()
+	u := e.user(t)
+	item := e.course(t, 1900, 30)
+	first := e.create(t, u, CreateRequest{Items: []Item{item}})
+	pay(first)
+	// 40 days later, before a sweep: the access has lapsed but is still marked active
+	if _, err := e.pool.Exec(ctx, `UPDATE orders SET paid_at = paid_at - interval '40 days', created_at = created_at - interval '40 days' WHERE id = $1`, first.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.pool.Exec(ctx, `UPDATE enrollments SET expires_at = now() - interval '10 days' WHERE user_id = $1`, u); err != nil {
+		t.Fatal(err)
+	}
+	second := e.create(t, u, CreateRequest{Items: []Item{item}})
+
+	// The second order's payment, halfway: paid and granted, not yet committed.
+	tx, err := e.pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	b := &pgx.Batch{}
+	if err := e.shop.markPaid(b, second, "trade-in-flight", payer{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		t.Fatal(err)
+	}
+	refunded := make(chan error, 1)
+	go func() {
+		_, err := e.shop.Refund(ctx, first.ID, "a complaint about the first month")
+		refunded <- err
+	}()
+	waitFor(t, func() bool { // the refund waits on the enrollment
+		return e.count(t, `SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`) == 1
+	})
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-refunded; err != nil {
+		t.Fatal(err)
+	}
+	until, status := e.enrollment(t, u, item.CourseID)
+	if status != "active" || until == nil || time.Until(*until) < 29*24*time.Hour {
+		t.Fatalf("after the refund met the second payment: %s until %v, want active for the second order's 30 days", status, until)
 	}
 }
