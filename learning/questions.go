@@ -264,7 +264,7 @@ func (s *Service) Answer(ctx context.Context, tutorID int64, isAdmin bool, quest
 			return err
 		}
 		return notify.Send(ctx, tx, q.UserID, notify.KindAnswer, "你的提问有了回答："+q.Title, answer,
-			map[string]any{"question_id": q.ID, "lesson_id": q.LessonID}, "answer:"+strconv.FormatInt(q.ID, 10))
+			map[string]any{"question_id": q.ID, "course_id": q.CourseID, "lesson_id": q.LessonID}, "answer:"+strconv.FormatInt(q.ID, 10))
 	})
 	return q, domainErr(err, "answer question %d", questionID)
 }

@@ -4,7 +4,7 @@
 // payment among the notifications. Every page is saved as a screenshot.
 //
 //   LUFFY_E2E_BASE=http://127.0.0.1:8081 node web/e2e/flow.mjs
-import { Run, PHONE, BASE, visible, message, notBlank, go, paidVideoLesson, newUsername } from './lib.mjs';
+import { Run, PHONE, BASE, api, visible, message, notBlank, go, paidVideoLesson, newUsername } from './lib.mjs';
 
 const run = new Run('flow');
 
@@ -115,6 +115,29 @@ run.main(async (browser) => {
     run.watch(page);
   });
 
+  let questionID;
+  await run.step('ask the tutor about the lesson', async () => {
+    await visible(page, '#ask-form');
+    await page.fill('#question-title', 'Why does the key change every segment?');
+    await page.fill('#question-body', 'I paused at 0:01 and want to understand the encryption.');
+    await page.locator('#ask-submit').click();
+    await visible(page, '#ask-sent');
+    const q = await visible(page, '[data-testid=lesson-question]');
+    questionID = await q.getAttribute('data-question-id');
+    run.log(`question ${questionID}: ${(await q.innerText()).replace(/\s+/g, ' ')}`);
+    await run.shot(page, 'question-asked');
+  });
+
+  await run.step('a tutor answers it (API); the lesson shows the answer', async () => {
+    const { token } = await api('/auth/login', { method: 'POST', body: { username: 'tutor1', password: process.env.LUFFY_DEMO_PASSWORD || 'luffy-demo' } });
+    const q = await api(`/questions/${questionID}`, { token });
+    if (q.status === 'pooled') await api(`/tutor/questions/${questionID}/take`, { method: 'POST', token });
+    await api(`/tutor/questions/${questionID}/answer`, { method: 'POST', token, body: { answer: 'Each segment has its own IV; the key rotates per version.' } });
+    await page.reload();
+    await visible(page, `[data-testid=lesson-question][data-status=answered] [data-testid=question-answer]`);
+    await run.shot(page, 'question-answered');
+  });
+
   await run.step('my courses lists it', async () => {
     await page.locator('#nav a[data-nav=my]').click();
     await page.waitForURL((u) => u.hash === '#/my');
@@ -177,6 +200,8 @@ run.main(async (browser) => {
     await visible(page, '#notifications');
     const n = await visible(page, '[data-testid=notification][data-kind=payment]');
     run.log(`notification: ${(await n.innerText()).replace(/\s+/g, ' ')}`);
+    // and the answer, linked to its lesson
+    await visible(page, `[data-testid=notification][data-kind=answer] a[href="#/courses/${course.id}/lessons/${lesson.id}"]`);
     await run.shot(page, 'notifications');
   });
 

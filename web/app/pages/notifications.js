@@ -61,5 +61,6 @@ function target(n) {
   const d = n.data || {};
   if (d.order_id) return `#/orders/${d.order_id}`;
   if (d.homework_id) return `#/homework/${d.homework_id}`;
+  if (d.course_id && d.lesson_id) return `#/courses/${d.course_id}/lessons/${d.lesson_id}`;
   return '';
 }

@@ -2,7 +2,7 @@
 // HLS themselves (Safari, iOS, most Android browsers) get the playlist as the video's
 // src; others get hls.js, loaded only here and only then.
 import { api, token, toLogin } from '/static/api.js';
-import { h, fill, errorBox, setTitle } from '/static/ui.js';
+import { h, fill, errorBox, showError, when, setTitle } from '/static/ui.js';
 
 // Rewritten by the server to the fingerprinted URL of the copy the build vendored.
 const HLS_JS = '/static/vendor/hls.min.js';
@@ -70,7 +70,63 @@ export async function player({ view, params, signal }) {
     box.remove();
     return;
   }
+  if (token()) view.append(questions(lessonID, signal));
   await attach(video, play.url, status, signal);
+}
+
+const QUESTION_STATUS = {
+  assigned: 'Waiting for your tutor', pooled: 'Waiting for a tutor', taken: 'A tutor is on it',
+  escalated: 'Passed to the teaching team', answered: 'Answered',
+};
+
+// questions is the lesson's questions section for a signed-in student who may watch it:
+// theirs about this lesson, with the answers, and a form to ask the course's tutor.
+function questions(lessonID, signal) {
+  const list = h('div', { id: 'lesson-questions', 'data-testid': 'lesson-questions' });
+  const error = h('div', { class: 'error', role: 'alert', id: 'ask-error', 'data-testid': 'ask-error', hidden: true });
+  const title = h('input', { id: 'question-title', name: 'title', maxlength: 200, required: true, placeholder: 'What is your question about?' });
+  const body = h('textarea', { id: 'question-body', name: 'body', rows: 4, placeholder: 'Details: what you tried, where it went wrong (optional)' });
+  const submit = h('button', { type: 'submit', class: 'primary', id: 'ask-submit' }, 'Ask the tutor');
+  const sent = h('p', { class: 'muted', id: 'ask-sent', hidden: true },
+    'Sent. A tutor answers within 2 working hours; the answer appears here and in your notifications.');
+  const form = h('form', { id: 'ask-form', 'data-testid': 'ask-form', class: 'stack' },
+    h('label', { for: 'question-title' }, 'Ask about this lesson'), title, body, error, submit, sent);
+  const refresh = async () => {
+    const res = await api('/questions', { signal });
+    const mine = res.items.filter((q) => String(q.lesson_id) === String(lessonID));
+    if (!mine.length) {
+      fill(list, h('p', { class: 'muted' }, 'No questions about this lesson yet.'));
+      return;
+    }
+    fill(list, ...mine.map((q) => h('article', { class: 'version', 'data-testid': 'lesson-question', 'data-status': q.status, 'data-question-id': q.id },
+      h('header', null, h('b', null, q.title), ' · ', when(q.created_at), ' · ',
+        h('span', { class: `status s-${q.status}` }, QUESTION_STATUS[q.status] || q.status)),
+      q.body ? h('p', null, q.body) : null,
+      q.answer ? h('pre', { class: 'answer', 'data-testid': 'question-answer' }, q.answer) : null)));
+  };
+  form.onsubmit = async (e) => {
+    e.preventDefault();
+    error.hidden = true;
+    sent.hidden = true;
+    if (!title.value.trim()) {
+      showError(error, 'Write your question first.');
+      return;
+    }
+    submit.disabled = true;
+    try {
+      await api('/questions', { method: 'POST', body: { lesson_id: Number(lessonID), title: title.value.trim(), body: body.value }, signal });
+      title.value = '';
+      body.value = '';
+      sent.hidden = false;
+      await refresh();
+    } catch (err) {
+      if (err.name !== 'AbortError') showError(error, err);
+    } finally {
+      submit.disabled = false;
+    }
+  };
+  refresh().catch((err) => { if (err.name !== 'AbortError') fill(list, errorBox(err, 'questions-error')); });
+  return h('section', { id: 'questions' }, h('h2', null, 'Questions'), list, form);
 }
 
 function playError(c, msg, login) {
