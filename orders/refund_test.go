@@ -320,22 +320,31 @@ func TestBuyingAgainAfterARefundGrantsTheNewPolicyOnly(t *testing.T) {
 	}
 }
 
-// Refunding an order whose access had lapsed leaves the access a later order of the same
-// course gave; refunding that one too ends it.
-func TestRefundOfALapsedOrderKeepsTheLaterOne(t *testing.T) {
-	e, _, pay := payWithSim(t)
+// lapsedPurchase is a new user's paid order of a 30-day course, 40 days on: its access
+// has lapsed, and the enrollment still says active until a sweep.
+func lapsedPurchase(t *testing.T, e *env, pay func(Order)) (int64, Item, Order) {
+	t.Helper()
 	ctx := context.Background()
 	u := e.user(t)
 	item := e.course(t, 1900, 30)
-	first := e.create(t, u, CreateRequest{Items: []Item{item}})
-	pay(first)
-	// 40 days later: the first order's 30 days are over, and the sweep has ended them.
-	if _, err := e.pool.Exec(ctx, `UPDATE orders SET paid_at = paid_at - interval '40 days', created_at = created_at - interval '40 days' WHERE id = $1`, first.ID); err != nil {
+	o := e.create(t, u, CreateRequest{Items: []Item{item}})
+	pay(o)
+	if _, err := e.pool.Exec(ctx, `UPDATE orders SET paid_at = paid_at - interval '40 days', created_at = created_at - interval '40 days' WHERE id = $1`, o.ID); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := e.pool.Exec(ctx, `UPDATE enrollments SET expires_at = now() - interval '10 days' WHERE user_id = $1`, u); err != nil {
 		t.Fatal(err)
 	}
+	return u, item, o
+}
+
+// Refunding an order whose access had lapsed leaves the access a later order of the same
+// course gave; refunding that one too ends it.
+func TestRefundOfALapsedOrderKeepsTheLaterOne(t *testing.T) {
+	e, _, pay := payWithSim(t)
+	ctx := context.Background()
+	u, item, first := lapsedPurchase(t, e, pay)
+	// the sweep has ended the access
 	if _, err := e.shop.sweep(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -392,17 +401,7 @@ func TestRefundLeavesTheCouponUseSpent(t *testing.T) {
 func TestRefundWaitsForAPaymentOfTheSameCourse(t *testing.T) {
 	e, _, pay := payWithSim(t)
 	ctx := context.Background()
-	u := e.user(t)
-	item := e.course(t, 1900, 30)
-	first := e.create(t, u, CreateRequest{Items: []Item{item}})
-	pay(first)
-	// 40 days later, before a sweep: the access has lapsed but is still marked active
-	if _, err := e.pool.Exec(ctx, `UPDATE orders SET paid_at = paid_at - interval '40 days', created_at = created_at - interval '40 days' WHERE id = $1`, first.ID); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := e.pool.Exec(ctx, `UPDATE enrollments SET expires_at = now() - interval '10 days' WHERE user_id = $1`, u); err != nil {
-		t.Fatal(err)
-	}
+	u, item, first := lapsedPurchase(t, e, pay) // and no sweep yet: still marked active
 	second := e.create(t, u, CreateRequest{Items: []Item{item}})
 
 	// The second order's payment, halfway: paid and granted, not yet committed.

@@ -2,6 +2,7 @@ package origin
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"io"
 	"mime"
@@ -118,17 +119,19 @@ func (s *Server) dispatchCommerce(ctx *fasthttp.RequestCtx, path []byte) (route,
 		return routeQuestions, true
 	case "/api/v1/tutor/homework-queue":
 		if s.allow(ctx, "GET", methodGet) {
-			s.serveTutorQueue(ctx)
+			serveTutorList(s, ctx, s.learning.TutorQueue)
 		}
 		return routeTutor, true
 	case "/api/v1/tutor/questions":
 		if s.allow(ctx, "GET", methodGet) {
-			s.serveTutorQuestions(ctx)
+			serveTutorList(s, ctx, s.learning.TutorQuestions)
 		}
 		return routeTutor, true
 	case "/api/v1/tutor/questions/pool":
 		if s.allow(ctx, "GET", methodGet) {
-			s.serveQuestionPool(ctx)
+			serveTutorList(s, ctx, func(c context.Context, _ int64, limit int) ([]learning.Question, error) {
+				return s.learning.Pool(c, limit)
+			})
 		}
 		return routeTutor, true
 	}
@@ -693,24 +696,6 @@ func (s *Server) serveHomeworkSubmissions(ctx *fasthttp.RequestCtx, homeworkID i
 	writeJSON(ctx, fasthttp.StatusOK, map[string]any{"items": list})
 }
 
-func (s *Server) serveTutorQueue(ctx *fasthttp.RequestCtx) {
-	u, ok := s.user(ctx, accounts.RoleTutor, accounts.RoleAdmin)
-	if !ok {
-		return
-	}
-	limit, err := pageLimit(ctx.QueryArgs().Peek("limit"))
-	if err != nil {
-		s.fail(ctx, err)
-		return
-	}
-	list, err := s.learning.TutorQueue(s.dbctx(ctx), u.ID, limit)
-	if err != nil {
-		s.fail(ctx, err)
-		return
-	}
-	writeJSON(ctx, fasthttp.StatusOK, map[string]any{"items": list})
-}
-
 // serveHomeworkFile sends a submitted file to its student, the course's tutor or an
 // admin, as a download: never rendered inline, never sniffed into another type.
 func (s *Server) serveHomeworkFile(ctx *fasthttp.RequestCtx, fileID int64) {
@@ -810,26 +795,9 @@ func (s *Server) serveQuestion(ctx *fasthttp.RequestCtx, id int64) {
 	writeJSON(ctx, fasthttp.StatusOK, q)
 }
 
-func (s *Server) serveQuestionPool(ctx *fasthttp.RequestCtx) {
-	if _, ok := s.user(ctx, accounts.RoleTutor, accounts.RoleAdmin); !ok {
-		return
-	}
-	limit, err := pageLimit(ctx.QueryArgs().Peek("limit"))
-	if err != nil {
-		s.fail(ctx, err)
-		return
-	}
-	list, err := s.learning.Pool(s.dbctx(ctx), limit)
-	if err != nil {
-		s.fail(ctx, err)
-		return
-	}
-	writeJSON(ctx, fasthttp.StatusOK, map[string]any{"items": list})
-}
-
-// serveTutorQuestions lists the open questions the tutor holds: assigned to them, taken
-// from the pool, or escalated while they held it.
-func (s *Server) serveTutorQuestions(ctx *fasthttp.RequestCtx) {
+// serveTutorList answers a tutor's (or an admin's) list, which read gives for them and
+// the request's ?limit: the homework queue, the questions they hold, the public pool.
+func serveTutorList[T any](s *Server, ctx *fasthttp.RequestCtx, read func(c context.Context, tutorID int64, limit int) ([]T, error)) {
 	u, ok := s.user(ctx, accounts.RoleTutor, accounts.RoleAdmin)
 	if !ok {
 		return
@@ -839,7 +807,7 @@ func (s *Server) serveTutorQuestions(ctx *fasthttp.RequestCtx) {
 		s.fail(ctx, err)
 		return
 	}
-	list, err := s.learning.TutorQuestions(s.dbctx(ctx), u.ID, limit)
+	list, err := read(s.dbctx(ctx), u.ID, limit)
 	if err != nil {
 		s.fail(ctx, err)
 		return
