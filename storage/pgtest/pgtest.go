@@ -85,8 +85,23 @@ func New(tb testing.TB) *DB {
 // ($LUFFY_PG_REPLICA_URL, or the stack's default), waiting up to 10 s for the replica to
 // replay the database's creation, and closes the connection when tb ends. It returns the
 // URL and the connection (a superuser's, which may pause and resume replay).
+//
+// The replica is one server for every test process, and a test may pause its replay:
+// tests that use it take turns, holding a lock on the primary until they end (their own
+// cleanup, resuming replay, runs first), so that one package's resume does not end
+// another's pause, nor its pause stall another's wait for the replica to catch up.
 func (db *DB) Replica(tb testing.TB) (string, *pgx.Conn) {
 	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	turn, err := pgx.Connect(ctx, AdminURL())
+	if err != nil {
+		tb.Fatalf("Postgres is not reachable at %s: %v\nstart the local stack with `make stack`", AdminURL(), err)
+	}
+	tb.Cleanup(func() { turn.Close(context.Background()) }) // ends the session, and its lock
+	if _, err := turn.Exec(ctx, `SELECT pg_advisory_lock(hashtextextended('pgtest:replica', 0))`); err != nil {
+		tb.Fatalf("wait for the replica's turn: %v", err)
+	}
 	base := os.Getenv("LUFFY_PG_REPLICA_URL")
 	if base == "" {
 		base = storage.DefaultReplicaURL
